@@ -1,0 +1,1 @@
+//! ice (placeholder: filled in by its owner).

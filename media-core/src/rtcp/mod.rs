@@ -1,0 +1,1 @@
+//! rtcp (placeholder: filled in by its owner).

@@ -1,0 +1,1 @@
+//! rtp (placeholder: filled in by its owner).

@@ -1,0 +1,1 @@
+//! sdp (placeholder: filled in by its owner).

@@ -1,0 +1,435 @@
+//! Wires the pieces: transports → signaling core → plugins → media engine.
+//!
+//! [`MediaHost`] is the application's [`WebRtcHost`]: it owns one `media_core` [`Peer`] per
+//! handle that negotiates, applies remote SDPs to it, completes plugin SDPs with our transport
+//! attributes (ICE-lite credentials, fingerprint, DTLS role, candidates) and turns the engine's
+//! peer events into Janus `webrtcup`/`media`/`hangup` events.
+
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use dashmap::DashMap;
+use media_core::engine::{
+    CloseReason, DtlsRole, Engine, EngineConfig, MediaKind, Peer, PeerEvent, PeerObserver,
+    RecvStreamParams, RemoteParams,
+};
+use media_core::sdp::{self, SessionDescription};
+use serde_json::{json, Value};
+use signaling::host::{HostError, TrickleCandidate, WebRtcEvent, WebRtcHost};
+use signaling::ids::HandleId;
+use signaling::jsep::{Jsep, JsepType};
+use signaling::Gateway;
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("media engine: {0}")]
+    Engine(#[from] media_core::engine::EngineError),
+    #[error("listeners: {0}")]
+    Listen(#[from] std::io::Error),
+}
+
+/// Starts everything and runs until Ctrl-C / SIGTERM.
+pub async fn run(config: Config) -> Result<(), AppError> {
+    let engine = Engine::start(EngineConfig {
+        bind_ip: config.media.ip,
+        port: config.media.port,
+        announced_ips: config.media.nat_1_1_mapping.clone(),
+        consent_timeout: std::time::Duration::from_secs(config.media.ice_consent_timeout),
+        no_media_timer: std::time::Duration::from_secs(config.media.no_media_timer),
+    })
+    .await?;
+    tracing::info!(
+        "media on udp {} (announced {:?})",
+        engine.local_addr(),
+        engine.candidates().iter().map(|c| c.addr).collect::<Vec<_>>()
+    );
+    let host = MediaHost::new(engine.clone());
+    let plugins = crate::plugins::load(&config.plugins, host.clone());
+    let gateway = Gateway::new(config.general.clone(), plugins, host.clone());
+    host.set_gateway(&gateway);
+    let metrics = Arc::new(crate::metrics::Metrics::new(gateway.clone(), engine.clone()));
+    let render: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || metrics.render());
+    let listeners = signaling::serve(
+        gateway.clone(),
+        config.http.clone(),
+        config.websockets.clone(),
+        config.admin.clone(),
+        Some(render),
+    )
+    .await?;
+    tracing::info!(
+        "listening: http {:?}, ws {:?}, admin http {:?}, admin ws {:?}",
+        listeners.http,
+        listeners.ws,
+        listeners.admin_http,
+        listeners.admin_ws
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Negotiation state of one handle's PeerConnection.
+struct PcState {
+    peer: Peer,
+    /// Last remote description (full, with transport attributes).
+    remote: Option<SessionDescription>,
+    /// Last local description we sent.
+    local: Option<String>,
+    /// We sent an offer and wait for the answer.
+    offer_pending: bool,
+    /// Our DTLS role once known.
+    role: Option<DtlsRole>,
+    /// The remote ICE ufrag, to tell restarts.
+    remote_ufrag: Option<String>,
+    /// `trickle` requests seen (for Admin flags).
+    trickles: u32,
+    got_offer: bool,
+    got_answer: bool,
+    remote_streams: Vec<RecvStreamParams>,
+}
+
+/// The application's WebRTC host: one engine peer per negotiating handle.
+pub struct MediaHost {
+    me: Weak<MediaHost>,
+    engine: Engine,
+    pcs: DashMap<HandleId, Arc<Mutex<PcState>>>,
+    gateway: OnceLock<Weak<Gateway>>,
+}
+
+impl MediaHost {
+    pub fn new(engine: Engine) -> Arc<MediaHost> {
+        Arc::new_cyclic(|me| MediaHost { me: me.clone(), engine, pcs: DashMap::new(), gateway: OnceLock::new() })
+    }
+
+    fn set_gateway(&self, gateway: &Arc<Gateway>) {
+        let _ = self.gateway.set(Arc::downgrade(gateway));
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The engine peer of `handle`, if it negotiated one.
+    pub fn peer(&self, handle: HandleId) -> Option<Peer> {
+        let pc = self.pcs.get(&handle)?.clone();
+        let guard = pc.lock().ok()?;
+        Some(guard.peer.clone())
+    }
+
+    /// The received streams of `handle` as its remote SDP describes them.
+    pub fn remote_streams(&self, handle: HandleId) -> Vec<RecvStreamParams> {
+        self.pcs
+            .get(&handle)
+            .and_then(|pc| pc.lock().ok().map(|g| g.remote_streams.clone()))
+            .unwrap_or_default()
+    }
+
+    fn emit(&self, handle: HandleId, event: WebRtcEvent) {
+        if let Some(gw) = self.gateway.get().and_then(Weak::upgrade) {
+            gw.webrtc_event(handle, event);
+        }
+    }
+
+    fn pc_for(&self, handle: HandleId) -> Arc<Mutex<PcState>> {
+        self.pcs
+            .entry(handle)
+            .or_insert_with(|| {
+                let observer = Arc::new(HandleObserver { handle, host: self.me.clone() });
+                let peer = self.engine.new_peer(observer);
+                Arc::new(Mutex::new(PcState {
+                    peer,
+                    remote: None,
+                    local: None,
+                    offer_pending: false,
+                    role: None,
+                    remote_ufrag: None,
+                    trickles: 0,
+                    got_offer: false,
+                    got_answer: false,
+                    remote_streams: Vec::new(),
+                }))
+            })
+            .clone()
+    }
+}
+
+/// Forwards one peer's engine events to the gateway as Janus events of its handle.
+struct HandleObserver {
+    handle: HandleId,
+    host: Weak<MediaHost>,
+}
+
+impl PeerObserver for HandleObserver {
+    fn on_event(&self, _peer: &Peer, event: PeerEvent) {
+        let Some(host) = self.host.upgrade() else { return };
+        let ev = match event {
+            PeerEvent::Connected => WebRtcEvent::Up,
+            PeerEvent::Media { mid, kind, receiving, .. } => WebRtcEvent::Media {
+                mid,
+                kind: kind.as_str(),
+                receiving,
+                substream: None,
+                seconds: None,
+            },
+            PeerEvent::Closed(reason) => {
+                host.pcs.remove(&self.handle);
+                WebRtcEvent::Hangup { reason: reason.janus_reason() }
+            }
+            PeerEvent::IceConnected | PeerEvent::DataOpen { .. } => return,
+        };
+        host.emit(self.handle, ev);
+    }
+}
+
+fn sdp_error(reason: &str) -> HostError {
+    HostError::new(465, reason)
+}
+
+/// Janus's checks on a remote SDP, with its error texts (core API §2.9).
+fn parse_remote_sdp(text: &str) -> Result<SessionDescription, HostError> {
+    if !text.starts_with("v=") {
+        return Err(sdp_error("Invalid SDP (doesn't start with v=)"));
+    }
+    let sd = SessionDescription::parse(text).map_err(|_| sdp_error("JSEP error: invalid SDP"))?;
+    if sd.media.is_empty() {
+        return Err(sdp_error("Missing mandatory lines (o=, s= or m=)"));
+    }
+    Ok(sd)
+}
+
+impl WebRtcHost for MediaHost {
+    fn handle_remote_jsep(&self, handle: HandleId, jsep: &Jsep) -> Result<Jsep, HostError> {
+        let sd = parse_remote_sdp(&jsep.sdp)?;
+        let existing = self.pcs.get(&handle).map(|p| p.clone());
+        if jsep.kind == JsepType::Answer {
+            let offered = existing
+                .as_ref()
+                .and_then(|pc| pc.lock().ok().map(|g| g.offer_pending))
+                .unwrap_or(false);
+            if !offered {
+                return Err(HostError::new(469, "Unexpected ANSWER (did we offer?)"));
+            }
+        }
+        let transport = sdp::remote_transport(&sd).map_err(|_| sdp_error("Error processing SDP"))?;
+        let pc = self.pc_for(handle);
+        let mut st = pc.lock().map_err(|_| HostError::new(490, "Unknown error"))?;
+        let update = st.remote.is_some();
+        let restart = st.remote_ufrag.as_deref().is_some_and(|u| u != transport.ice_ufrag);
+        // RFC 5763 §5: we take the DTLS server role whenever the peer lets us.
+        let role = match (jsep.kind, transport.setup.as_str()) {
+            (_, "passive") => DtlsRole::Client,
+            (JsepType::Offer, _) => DtlsRole::Server,
+            (JsepType::Answer, "active") => DtlsRole::Server,
+            (JsepType::Answer, _) => DtlsRole::Server,
+        };
+        let streams = sdp::recv_streams(&sd, jsep.rid_order.as_deref() == Some("lmh"));
+        let params = RemoteParams {
+            ice_ufrag: transport.ice_ufrag.clone(),
+            ice_pwd: transport.ice_pwd.clone(),
+            fingerprint: Some(transport.fingerprint.clone()),
+            dtls_role: role,
+            data_channels: sd.media.iter().any(|m| m.is_application()),
+            streams: streams.streams.clone(),
+            mid_ext: streams.mid_ext,
+            rid_ext: streams.rid_ext,
+            repaired_rid_ext: streams.repaired_rid_ext,
+        };
+        st.peer.set_remote(params);
+        st.role = Some(role);
+        st.remote_ufrag = Some(transport.ice_ufrag.clone());
+        st.remote_streams = streams.streams;
+        match jsep.kind {
+            JsepType::Offer => st.got_offer = true,
+            JsepType::Answer => {
+                st.got_answer = true;
+                st.offer_pending = false;
+            }
+        }
+        let mut stripped = sd.clone();
+        sdp::strip_transport(&mut stripped);
+        st.remote = Some(sd);
+        let mut out = Jsep::new(jsep.kind, stripped.to_string());
+        out.update = update;
+        out.restart = restart;
+        out.e2ee = jsep.e2ee;
+        out.simulcast = streams.simulcast_json;
+        Ok(out)
+    }
+
+    fn handle_local_jsep(&self, handle: HandleId, jsep: Jsep) -> Result<Jsep, HostError> {
+        let mut sd = SessionDescription::parse(&jsep.sdp)
+            .map_err(|e| HostError::new(465, format!("Error processing SDP: {e}")))?;
+        let pc = self.pc_for(handle);
+        let mut st = pc.lock().map_err(|_| HostError::new(490, "Unknown error"))?;
+        let (ufrag, pwd) = if jsep.restart { st.peer.restart_ice() } else { st.peer.ice_credentials() };
+        let setup = match (jsep.kind, st.role) {
+            (JsepType::Offer, _) => "actpass",
+            (JsepType::Answer, Some(DtlsRole::Client)) => "active",
+            (JsepType::Answer, _) => "passive",
+        };
+        let candidates = self.engine.candidates().iter().map(|c| (c.addr, c.priority)).collect::<Vec<_>>();
+        let attrs = sdp::TransportAttrs {
+            ice_ufrag: ufrag,
+            ice_pwd: pwd,
+            fingerprint: self.engine.fingerprint().to_owned(),
+            setup: setup.to_owned(),
+            candidates,
+            ice_lite: true,
+            end_of_candidates: true,
+        };
+        sdp::merge_transport(&mut sd, &attrs);
+        let text = sd.to_string();
+        if jsep.kind == JsepType::Offer {
+            st.offer_pending = true;
+        }
+        st.local = Some(text.clone());
+        let mut out = Jsep::new(jsep.kind, text);
+        out.e2ee = jsep.e2ee;
+        Ok(out)
+    }
+
+    fn handle_trickle(&self, handle: HandleId, _candidate: Option<TrickleCandidate>) {
+        // ICE-lite: we answer the browser's checks and need none of its candidates.
+        if let Some(pc) = self.pcs.get(&handle) {
+            if let Ok(mut st) = pc.lock() {
+                st.trickles += 1;
+            }
+        }
+    }
+
+    fn hangup(&self, handle: HandleId, reason: &str, silent: bool) -> bool {
+        match self.pcs.remove(&handle) {
+            Some((_, pc)) => {
+                if let Ok(st) = pc.lock() {
+                    st.peer.close(reason, silent);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn destroy(&self, handle: HandleId) {
+        self.hangup(handle, "Detach", true);
+    }
+
+    fn handle_info(&self, handle: HandleId) -> Option<Value> {
+        let pc = self.pcs.get(&handle)?.clone();
+        let st = pc.lock().ok()?;
+        let info = st.peer.info();
+        let c = st.peer.counters();
+        use std::sync::atomic::Ordering::Relaxed;
+        let media: serde_json::Map<String, Value> = st
+            .remote_streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                (
+                    i.to_string(),
+                    json!({
+                        "type": s.kind.as_str(),
+                        "mindex": i,
+                        "mid": s.mid,
+                        "ssrc": {"ssrc-peer": s.ssrcs.first()},
+                        "rid-simulcast": if s.rids.is_empty() { Value::Null } else { json!({"rid": s.rids}) },
+                    }),
+                )
+            })
+            .collect();
+        Some(json!({
+            "flags": {
+                "got-offer": st.got_offer,
+                "got-answer": st.got_answer,
+                "negotiated": st.remote.is_some() && st.local.is_some(),
+                "ready": info.dtls_state == media_core::engine::DtlsState::Connected,
+                "trickle": st.trickles > 0,
+                "data-channels": info.data_channels,
+                "has-audio": st.remote_streams.iter().any(|s| s.kind == MediaKind::Audio),
+                "has-video": st.remote_streams.iter().any(|s| s.kind == MediaKind::Video),
+            },
+            "ice-mode": "lite",
+            "ice-role": "controlled",
+            "sdps": {
+                "profile": "UDP/TLS/RTP/SAVPF",
+                "local": st.local,
+                "remote": st.remote.as_ref().map(|s| s.to_string()),
+            },
+            "webrtc": {
+                "ice": {
+                    "state": format!("{:?}", info.ice_state).to_lowercase(),
+                    "selected-pair": info.selected.map(|a| a.to_string()),
+                    "local-candidates": self.engine.candidates().iter().map(|c| c.addr.to_string()).collect::<Vec<_>>(),
+                    "ready": info.selected.is_some(),
+                },
+                "dtls": {
+                    "fingerprint": info.local_fingerprint,
+                    "remote-fingerprint": info.remote_fingerprint,
+                    "remote-fingerprint-hash": "sha-256",
+                    "dtls-role": info.dtls_role,
+                    "dtls-state": format!("{:?}", info.dtls_state).to_lowercase(),
+                    "srtp-profile": info.srtp_profile,
+                    "valid": info.dtls_state == media_core::engine::DtlsState::Connected,
+                    "ready": info.dtls_state == media_core::engine::DtlsState::Connected,
+                    "sctp-association": info.data_channels,
+                },
+                "media": media,
+                "stats": {
+                    "in": {
+                        "packets": c.rtp_packets_in.load(Relaxed),
+                        "bytes": c.rtp_bytes_in.load(Relaxed),
+                        "audio_packets": c.audio_packets_in.load(Relaxed),
+                        "video_packets": c.video_packets_in.load(Relaxed),
+                        "nacks": c.nacks_in.load(Relaxed),
+                        "plis": c.plis_in.load(Relaxed),
+                        "data_messages": c.data_in.load(Relaxed),
+                    },
+                    "out": {
+                        "packets": c.rtp_packets_out.load(Relaxed),
+                        "bytes": c.rtp_bytes_out.load(Relaxed),
+                        "nacks": c.nacks_out.load(Relaxed),
+                        "plis": c.plis_out.load(Relaxed),
+                        "data_messages": c.data_out.load(Relaxed),
+                    },
+                },
+            },
+        }))
+    }
+}
+
+impl MediaHost {
+    /// Closes the PeerConnection of `handle` from the plugin side ("Close PC").
+    pub fn close_pc(&self, handle: HandleId) {
+        if let Some((_, pc)) = self.pcs.remove(&handle) {
+            if let Ok(st) = pc.lock() {
+                st.peer.close("Close PC", false);
+            }
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn _assert_reason(_: CloseReason) {}

@@ -1,0 +1,432 @@
+//! `janus.plugin.echotest`: sends the caller's own media and data back (plugins API §1).
+//!
+//! The answer mirrors the offer; received RTP is rewritten to the SSRCs we announced and sent
+//! back on the same PeerConnection; RTCP feedback about what we send (NACK, PLI, FIR) is
+//! turned into feedback about what the browser sends, so its encoder answers it; the
+//! browser's REMB is swallowed and replaced by ours (`bitrate`, or 10 Mbit/s when 0).
+//! Simulcast: only the selected substream is echoed, rewritten onto one continuous stream.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use media_core::engine::{MediaKind, MediaSink, OutgoingMessage, Peer, RtpIn};
+use media_core::rtp::seq::SwitchingContext;
+use media_core::sdp::{AnswerOptions, SessionDescription};
+use serde_json::{json, Value};
+use signaling::ids::HandleId;
+use signaling::jsep::{Jsep, JsepType};
+use signaling::plugin::{Plugin, PluginEvents, PluginInfo, PluginResult};
+
+use super::validate::{self, Kind};
+use crate::app::MediaHost;
+
+const PACKAGE: &str = "janus.plugin.echotest";
+const ERROR_INVALID_ELEMENT: u16 = 413;
+const ERROR_INVALID_SDP: u16 = 414;
+/// REMB sent when `bitrate` is 0 ("no limit").
+const NO_LIMIT_BITRATE: u32 = 10_000_000;
+/// Largest RTP packet we echo (bigger packets cannot come from a 1500-byte MTU anyway).
+const MAX_RTP: usize = 1500;
+
+/// One echoed m-line.
+struct EchoStream {
+    kind: MediaKind,
+    local_ssrc: u32,
+    /// Last SSRC seen from the browser on this m-line (for feedback rewriting).
+    remote_ssrc: AtomicU32,
+    simulcast: bool,
+    rewrite: Mutex<SwitchingContext>,
+}
+
+/// Per-handle state; it is also the peer's media sink.
+struct EchoSession {
+    handle: HandleId,
+    audio: AtomicBool,
+    video: AtomicBool,
+    bitrate: AtomicU32,
+    substream: AtomicU8,
+    temporal: AtomicU8,
+    streams: Mutex<Arc<Vec<EchoStream>>>,
+    hungup: AtomicBool,
+}
+
+pub struct EchoTest {
+    me: std::sync::Weak<EchoTest>,
+    host: Arc<MediaHost>,
+    events: OnceLock<Arc<dyn PluginEvents>>,
+    sessions: DashMap<HandleId, Arc<EchoSession>>,
+}
+
+impl EchoTest {
+    pub fn new(host: Arc<MediaHost>) -> Arc<EchoTest> {
+        Arc::new_cyclic(|me| EchoTest { me: me.clone(), host, events: OnceLock::new(), sessions: DashMap::new() })
+    }
+
+    fn push(&self, handle: HandleId, transaction: Option<String>, data: Value, jsep: Option<Jsep>) {
+        if let Some(ev) = self.events.get() {
+            if let Err(e) = ev.push_event(handle, transaction, data, jsep) {
+                tracing::debug!("echotest: push_event failed: {e}");
+            }
+        }
+    }
+
+    fn error(&self, handle: HandleId, transaction: String, code: u16, text: String) {
+        self.push(handle, Some(transaction), json!({"echotest":"event","error_code":code,"error":text}), None);
+    }
+
+    /// The asynchronous part of `handle_message` (Janus runs it on the plugin's thread).
+    fn process(&self, handle: HandleId, transaction: String, body: Value, jsep: Option<Jsep>) {
+        let Some(session) = self.sessions.get(&handle).map(|s| s.clone()) else { return };
+        if !body.is_object() {
+            self.error(handle, transaction, 412, "JSON error: not an object".into());
+            return;
+        }
+        if let Err(text) = validate::optional(
+            &body,
+            &[
+                ("audio", Kind::Bool),
+                ("video", Kind::Bool),
+                ("bitrate", Kind::PositiveInt),
+                ("substream", Kind::PositiveInt),
+                ("temporal", Kind::PositiveInt),
+                ("fallback", Kind::PositiveInt),
+                ("record", Kind::Bool),
+                ("filename", Kind::String),
+                ("audiocodec", Kind::String),
+                ("videocodec", Kind::String),
+                ("videoprofile", Kind::String),
+                ("opusred", Kind::Bool),
+                ("min_delay", Kind::Int),
+                ("max_delay", Kind::Int),
+            ],
+        ) {
+            self.error(handle, transaction, ERROR_INVALID_ELEMENT, text);
+            return;
+        }
+        let known = [
+            "audio", "video", "bitrate", "substream", "temporal", "fallback", "record", "filename",
+            "audiocodec", "videocodec", "videoprofile", "opusred", "min_delay", "max_delay",
+        ];
+        if jsep.is_none() && !known.iter().any(|k| body.get(*k).is_some()) {
+            self.error(handle, transaction, ERROR_INVALID_ELEMENT, "Message error: no supported attributes found".into());
+            return;
+        }
+        for key in ["substream", "temporal"] {
+            if body.get(key).and_then(Value::as_u64).is_some_and(|v| v > 2) {
+                self.error(
+                    handle,
+                    transaction,
+                    ERROR_INVALID_ELEMENT,
+                    format!("Invalid element ({key} should be 0, 1 or 2)"),
+                );
+                return;
+            }
+        }
+        let peer = self.host.peer(handle);
+        if let Some(a) = body.get("audio").and_then(Value::as_bool) {
+            session.audio.store(a, Ordering::Relaxed);
+        }
+        if let Some(v) = body.get("video").and_then(Value::as_bool) {
+            let was = session.video.swap(v, Ordering::Relaxed);
+            if v && !was {
+                if let Some(p) = &peer {
+                    session.request_keyframe(p);
+                }
+            }
+        }
+        if let Some(b) = body.get("bitrate").and_then(Value::as_u64) {
+            session.bitrate.store(b.min(u64::from(u32::MAX)) as u32, Ordering::Relaxed);
+            if let Some(p) = &peer {
+                session.send_remb(p);
+            }
+        }
+        let mut layer_event = None;
+        if let Some(s) = body.get("substream").and_then(Value::as_u64) {
+            session.substream.store(s as u8, Ordering::Relaxed);
+            if let Some(p) = &peer {
+                session.request_keyframe(p);
+            }
+            layer_event = Some(json!({"echotest":"event","videocodec":"vp8","substream":s}));
+        }
+        if let Some(t) = body.get("temporal").and_then(Value::as_u64) {
+            session.temporal.store(t as u8, Ordering::Relaxed);
+            layer_event = Some(json!({"echotest":"event","videocodec":"vp8","temporal":t}));
+        }
+        let mut answer = None;
+        if let Some(jsep) = jsep {
+            if jsep.kind == JsepType::Answer {
+                // EchoTest never offers: ignore a stray answer as Janus does.
+            } else {
+                match self.answer(&session, &body, &jsep) {
+                    Ok(a) => answer = Some(a),
+                    Err(text) => {
+                        self.error(handle, transaction, ERROR_INVALID_SDP, text);
+                        return;
+                    }
+                }
+            }
+        }
+        self.push(handle, Some(transaction), json!({"echotest":"event","result":"ok"}), answer);
+        if let Some(ev) = layer_event {
+            self.push(handle, None, ev, None);
+        }
+    }
+
+    fn answer(&self, session: &EchoSession, body: &Value, offer: &Jsep) -> Result<Jsep, String> {
+        let sd = SessionDescription::parse(&offer.sdp).map_err(|e| format!("Error parsing offer: {e}"))?;
+        let opts = AnswerOptions {
+            audio_codec: body.get("audiocodec").and_then(Value::as_str).map(str::to_owned),
+            video_codec: body.get("videocodec").and_then(Value::as_str).map(str::to_owned),
+            video_profile: body.get("videoprofile").and_then(Value::as_str).map(str::to_owned),
+            ..AnswerOptions::default()
+        };
+        let (answer, ssrcs) = media_core::sdp::answer_with_random_ssrcs(&sd, &opts);
+        let remote = self.host_streams(&sd);
+        let streams: Vec<EchoStream> = remote
+            .into_iter()
+            .zip(ssrcs)
+            .map(|((kind, simulcast), local_ssrc)| EchoStream {
+                kind,
+                local_ssrc,
+                remote_ssrc: AtomicU32::new(0),
+                simulcast,
+                rewrite: Mutex::new(SwitchingContext::default()),
+            })
+            .collect();
+        if let Ok(mut s) = session.streams.lock() {
+            *s = Arc::new(streams);
+        }
+        Ok(Jsep::new(JsepType::Answer, answer.to_string()))
+    }
+
+    /// Kind and simulcast flag of each m-line in order (data m-lines count as audio, unused).
+    fn host_streams(&self, sd: &SessionDescription) -> Vec<(MediaKind, bool)> {
+        sd.media
+            .iter()
+            .map(|m| {
+                let kind = if m.is_video() { MediaKind::Video } else { MediaKind::Audio };
+                (kind, m.rids().len() > 1)
+            })
+            .collect()
+    }
+}
+
+impl EchoSession {
+    fn stream_by_index(&self, i: usize) -> Option<(Arc<Vec<EchoStream>>, usize)> {
+        let streams = self.streams.lock().ok()?.clone();
+        if i < streams.len() {
+            Some((streams, i))
+        } else {
+            None
+        }
+    }
+
+    fn request_keyframe(&self, peer: &Peer) {
+        let Ok(streams) = self.streams.lock().map(|s| s.clone()) else { return };
+        let mut buf = Vec::with_capacity(64);
+        for s in streams.iter().filter(|s| s.kind == MediaKind::Video) {
+            let remote = s.remote_ssrc.load(Ordering::Relaxed);
+            if remote != 0 {
+                buf.clear();
+                media_core::rtcp::build::pli(&mut buf, s.local_ssrc, remote);
+                let _ = peer.send_rtcp(&buf);
+            }
+        }
+    }
+
+    fn send_remb(&self, peer: &Peer) {
+        let Ok(streams) = self.streams.lock().map(|s| s.clone()) else { return };
+        let bitrate = match self.bitrate.load(Ordering::Relaxed) {
+            0 => NO_LIMIT_BITRATE,
+            b => b,
+        };
+        let ssrcs: Vec<u32> = streams
+            .iter()
+            .filter(|s| s.kind == MediaKind::Video)
+            .map(|s| s.remote_ssrc.load(Ordering::Relaxed))
+            .filter(|s| *s != 0)
+            .collect();
+        if let Some(first) = streams.first() {
+            let mut buf = Vec::with_capacity(64);
+            media_core::rtcp::build::remb(&mut buf, first.local_ssrc, u64::from(bitrate), &ssrcs);
+            let _ = peer.send_rtcp(&buf);
+        }
+    }
+}
+
+impl MediaSink for EchoSession {
+    fn on_rtp(&self, peer: &Peer, rtp: RtpIn) {
+        let enabled = match rtp.kind {
+            MediaKind::Audio => self.audio.load(Ordering::Relaxed),
+            MediaKind::Video => self.video.load(Ordering::Relaxed),
+        };
+        let Some((streams, i)) = self.stream_by_index(rtp.stream) else { return };
+        let s = &streams[i];
+        let len = rtp.packet.len();
+        if len < 12 || len > MAX_RTP {
+            return;
+        }
+        let ssrc = u32::from_be_bytes([rtp.packet[8], rtp.packet[9], rtp.packet[10], rtp.packet[11]]);
+        if s.simulcast {
+            let target = self.substream.load(Ordering::Relaxed);
+            if rtp.layer == target {
+                s.remote_ssrc.store(ssrc, Ordering::Relaxed);
+            }
+        } else {
+            s.remote_ssrc.store(ssrc, Ordering::Relaxed);
+        }
+        if !enabled {
+            return;
+        }
+        let mut buf = [0u8; MAX_RTP];
+        buf[..len].copy_from_slice(&rtp.packet);
+        let out = &mut buf[..len];
+        if s.simulcast {
+            let target = self.substream.load(Ordering::Relaxed);
+            if rtp.layer != target {
+                return;
+            }
+            let Ok(mut ctx) = s.rewrite.lock() else { return };
+            if !ctx.rewrite(out, rtp.layer) {
+                return;
+            }
+        }
+        media_core::rtp::rewrite::set_ssrc(out, s.local_ssrc);
+        let _ = peer.send_rtp(out);
+    }
+
+    fn on_rtcp(&self, peer: &Peer, packet: Bytes) {
+        let Ok(streams) = self.streams.lock().map(|s| s.clone()) else { return };
+        let mut out = Vec::with_capacity(64);
+        for fb in media_core::rtcp::feedback_requests(&packet) {
+            // Feedback names our SSRC (what we echo); ask the browser about its own stream.
+            let Some(s) = streams.iter().find(|s| s.local_ssrc == fb.media_ssrc) else { continue };
+            let remote = s.remote_ssrc.load(Ordering::Relaxed);
+            if remote == 0 {
+                continue;
+            }
+            out.clear();
+            match fb.kind {
+                media_core::rtcp::FeedbackRequest::Pli | media_core::rtcp::FeedbackRequest::Fir => {
+                    media_core::rtcp::build::pli(&mut out, s.local_ssrc, remote)
+                }
+                media_core::rtcp::FeedbackRequest::Nack(ref seqs) if !s.simulcast => {
+                    media_core::rtcp::build::nack(&mut out, s.local_ssrc, remote, seqs)
+                }
+                _ => continue,
+            }
+            let _ = peer.send_rtcp(&out);
+        }
+    }
+
+    fn on_data(&self, peer: &Peer, label: &str, protocol: &str, data: Bytes, text: bool) {
+        let reply = if text {
+            let mut s = String::from("Janus EchoTest here! You wrote: ");
+            s.push_str(&String::from_utf8_lossy(&data));
+            Bytes::from(s)
+        } else {
+            data
+        };
+        let _ = peer.send_data(OutgoingMessage {
+            label: Some(label.to_owned()),
+            protocol: if protocol.is_empty() { None } else { Some(protocol.to_owned()) },
+            data: reply,
+            text,
+        });
+    }
+}
+
+impl Plugin for EchoTest {
+    fn info(&self) -> PluginInfo {
+        PluginInfo {
+            package: PACKAGE,
+            name: "JANUS EchoTest plugin",
+            author: "Meetecho s.r.l.",
+            description: "This is a trivial EchoTest plugin for Janus, just used to showcase the plugin interface.",
+            version_string: "0.0.7",
+            version: 7,
+        }
+    }
+
+    fn init(&self, events: Arc<dyn PluginEvents>) {
+        let _ = self.events.set(events);
+    }
+
+    fn create_session(&self, handle: HandleId) -> Result<(), i32> {
+        self.sessions.insert(
+            handle,
+            Arc::new(EchoSession {
+                handle,
+                audio: AtomicBool::new(true),
+                video: AtomicBool::new(true),
+                bitrate: AtomicU32::new(0),
+                substream: AtomicU8::new(2),
+                temporal: AtomicU8::new(2),
+                streams: Mutex::new(Arc::new(Vec::new())),
+                hungup: AtomicBool::new(false),
+            }),
+        );
+        Ok(())
+    }
+
+    fn handle_message(&self, handle: HandleId, transaction: String, body: Value, jsep: Option<Jsep>) -> PluginResult {
+        if !self.sessions.contains_key(&handle) {
+            return PluginResult::Error("No session associated with this handle...".into());
+        }
+        // Like Janus: ack now, work on the plugin's own task, push the result as an event.
+        let Some(me) = self.me.upgrade() else {
+            return PluginResult::Error("Plugin not initialized".into());
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move { me.process(handle, transaction, body, jsep) });
+            }
+            Err(_) => me.process(handle, transaction, body, jsep),
+        }
+        PluginResult::OkWait(Some("I'm taking my time!".into()))
+    }
+
+    fn setup_media(&self, handle: HandleId) {
+        let Some(session) = self.sessions.get(&handle).map(|s| s.clone()) else { return };
+        session.hungup.store(false, Ordering::Relaxed);
+        if let Some(peer) = self.host.peer(handle) {
+            peer.set_sink(Some(session.clone() as Arc<dyn MediaSink>));
+            session.send_remb(&peer);
+        }
+    }
+
+    fn hangup_media(&self, handle: HandleId) {
+        let Some(session) = self.sessions.get(&handle).map(|s| s.clone()) else { return };
+        if session.hungup.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if let Ok(mut s) = session.streams.lock() {
+            *s = Arc::new(Vec::new());
+        }
+        session.audio.store(true, Ordering::Relaxed);
+        session.video.store(true, Ordering::Relaxed);
+        session.bitrate.store(0, Ordering::Relaxed);
+        self.push(handle, None, json!({"echotest":"event","result":"done"}), None);
+    }
+
+    fn destroy_session(&self, handle: HandleId) {
+        if let Some((_, s)) = self.sessions.remove(&handle) {
+            s.hungup.store(true, Ordering::Relaxed);
+        }
+    }
+
+    fn query_session(&self, handle: HandleId) -> Value {
+        let Some(s) = self.sessions.get(&handle) else { return json!({}) };
+        json!({
+            "audio_active": s.audio.load(Ordering::Relaxed),
+            "video_active": s.video.load(Ordering::Relaxed),
+            "bitrate": s.bitrate.load(Ordering::Relaxed),
+            "substream-target": s.substream.load(Ordering::Relaxed),
+            "temporal-layer-target": s.temporal.load(Ordering::Relaxed),
+            "hangingup": s.hungup.load(Ordering::Relaxed),
+            "destroyed": false,
+        })
+    }
+}
