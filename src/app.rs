@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use dashmap::DashMap;
 use media_core::engine::{
-    CloseReason, DtlsRole, Engine, EngineConfig, MediaKind, Peer, PeerEvent, PeerObserver,
-    RecvStreamParams, RemoteParams,
+    remote_params, remote_transport, DtlsRole, Engine, EngineConfig, MediaKind, Peer, PeerEvent,
+    PeerObserver, RecvStreamParams, RemoteParams,
 };
-use media_core::sdp::{self, SessionDescription};
+use media_core::sdp::{self, SessionDescription, Setup};
 use serde_json::{json, Value};
 use signaling::host::{HostError, TrickleCandidate, WebRtcEvent, WebRtcHost};
 use signaling::ids::HandleId;
@@ -209,15 +209,14 @@ fn sdp_error(reason: &str) -> HostError {
     HostError::new(465, reason)
 }
 
-/// Janus's checks on a remote SDP, with its error texts (core API §2.9).
+/// Janus's checks on a remote SDP, with its error texts (core API §2.9): all are 465.
 fn parse_remote_sdp(text: &str) -> Result<SessionDescription, HostError> {
-    if !text.starts_with("v=") {
-        return Err(sdp_error("Invalid SDP (doesn't start with v=)"));
-    }
-    let sd = SessionDescription::parse(text).map_err(|_| sdp_error("JSEP error: invalid SDP"))?;
-    if sd.media.is_empty() {
-        return Err(sdp_error("Missing mandatory lines (o=, s= or m=)"));
-    }
+    use media_core::sdp::SdpError;
+    let sd = SessionDescription::parse(text).map_err(|e| match e {
+        SdpError::NoVersionLine | SdpError::MissingMandatoryLines => sdp_error(&e.to_string()),
+        _ => sdp_error("JSEP error: invalid SDP"),
+    })?;
+    sd.validate_remote().map_err(|_| sdp_error("Error processing SDP"))?;
     Ok(sd)
 }
 
@@ -234,34 +233,26 @@ impl WebRtcHost for MediaHost {
                 return Err(HostError::new(469, "Unexpected ANSWER (did we offer?)"));
             }
         }
-        let transport = sdp::remote_transport(&sd).map_err(|_| sdp_error("Error processing SDP"))?;
+        let transport = remote_transport(&sd).map_err(|_| sdp_error("Error processing SDP"))?;
         let pc = self.pc_for(handle);
         let mut st = pc.lock().map_err(|_| HostError::new(490, "Unknown error"))?;
         let update = st.remote.is_some();
         let restart = st.remote_ufrag.as_deref().is_some_and(|u| u != transport.ice_ufrag);
         // RFC 5763 §5: we take the DTLS server role whenever the peer lets us.
-        let role = match (jsep.kind, transport.setup.as_str()) {
-            (_, "passive") => DtlsRole::Client,
-            (JsepType::Offer, _) => DtlsRole::Server,
-            (JsepType::Answer, "active") => DtlsRole::Server,
-            (JsepType::Answer, _) => DtlsRole::Server,
+        let role = match transport.setup {
+            Some(Setup::Passive) => DtlsRole::Client,
+            _ => DtlsRole::Server,
         };
-        let streams = sdp::recv_streams(&sd, jsep.rid_order.as_deref() == Some("lmh"));
-        let params = RemoteParams {
-            ice_ufrag: transport.ice_ufrag.clone(),
-            ice_pwd: transport.ice_pwd.clone(),
-            fingerprint: Some(transport.fingerprint.clone()),
-            dtls_role: role,
-            data_channels: sd.media.iter().any(|m| m.is_application()),
-            streams: streams.streams.clone(),
-            mid_ext: streams.mid_ext,
-            rid_ext: streams.rid_ext,
-            repaired_rid_ext: streams.repaired_rid_ext,
-        };
+        let params = remote_params(&sd, &transport, role, jsep.rid_order.as_deref() == Some("lmh"));
+        let simulcast = simulcast_json(&sd, &params);
+        if restart && jsep.kind == JsepType::Offer {
+            // RFC 8839 §4.4.1.1.1: an ICE restart offer gets fresh credentials in the answer too.
+            st.peer.restart_ice();
+        }
+        st.remote_streams = params.streams.clone();
         st.peer.set_remote(params);
         st.role = Some(role);
         st.remote_ufrag = Some(transport.ice_ufrag.clone());
-        st.remote_streams = streams.streams;
         match jsep.kind {
             JsepType::Offer => st.got_offer = true,
             JsepType::Answer => {
@@ -270,13 +261,13 @@ impl WebRtcHost for MediaHost {
             }
         }
         let mut stripped = sd.clone();
-        sdp::strip_transport(&mut stripped);
+        stripped.strip_transport();
         st.remote = Some(sd);
-        let mut out = Jsep::new(jsep.kind, stripped.to_string());
+        let mut out = Jsep::new(jsep.kind, stripped.to_sdp_string());
         out.update = update;
         out.restart = restart;
         out.e2ee = jsep.e2ee;
-        out.simulcast = streams.simulcast_json;
+        out.simulcast = simulcast;
         Ok(out)
     }
 
@@ -287,22 +278,23 @@ impl WebRtcHost for MediaHost {
         let mut st = pc.lock().map_err(|_| HostError::new(490, "Unknown error"))?;
         let (ufrag, pwd) = if jsep.restart { st.peer.restart_ice() } else { st.peer.ice_credentials() };
         let setup = match (jsep.kind, st.role) {
-            (JsepType::Offer, _) => "actpass",
-            (JsepType::Answer, Some(DtlsRole::Client)) => "active",
-            (JsepType::Answer, _) => "passive",
+            (JsepType::Offer, _) => Setup::ActPass,
+            (JsepType::Answer, Some(DtlsRole::Client)) => Setup::Active,
+            (JsepType::Answer, _) => Setup::Passive,
         };
-        let candidates = self.engine.candidates().iter().map(|c| (c.addr, c.priority)).collect::<Vec<_>>();
-        let attrs = sdp::TransportAttrs {
-            ice_ufrag: ufrag,
-            ice_pwd: pwd,
-            fingerprint: self.engine.fingerprint().to_owned(),
-            setup: setup.to_owned(),
-            candidates,
-            ice_lite: true,
-            end_of_candidates: true,
-        };
+        let candidates = self.engine.candidates();
+        let address = candidates
+            .first()
+            .map(|c| c.addr.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+        let mut attrs = sdp::TransportAttrs::new(ufrag, pwd, self.engine.fingerprint(), setup, address);
+        attrs.candidates = candidates
+            .iter()
+            .map(|c| sdp::LocalCandidate { ip: c.addr.ip(), port: c.addr.port(), priority: Some(c.priority) })
+            .collect();
+        attrs.ice_lite = true;
         sdp::merge_transport(&mut sd, &attrs);
-        let text = sd.to_string();
+        let text = sd.to_sdp_string();
         if jsep.kind == JsepType::Offer {
             st.offer_pending = true;
         }
@@ -376,7 +368,7 @@ impl WebRtcHost for MediaHost {
             "sdps": {
                 "profile": "UDP/TLS/RTP/SAVPF",
                 "local": st.local,
-                "remote": st.remote.as_ref().map(|s| s.to_string()),
+                "remote": st.remote.as_ref().map(|s| s.to_sdp_string()),
             },
             "webrtc": {
                 "ice": {
@@ -431,5 +423,19 @@ impl MediaHost {
     }
 }
 
-#[allow(dead_code)]
-fn _assert_reason(_: CloseReason) {}
+/// Janus's `jsep.simulcast` for plugins: `[{mindex, mid, rids (highest first), rid-ext}]` or
+/// `ssrcs` for SSRC-based (`a=ssrc-group:SIM`) simulcast.
+fn simulcast_json(sd: &SessionDescription, params: &RemoteParams) -> Option<Value> {
+    let mut out = Vec::new();
+    let rtp_mindexes = sd.media.iter().enumerate().filter(|(_, m)| m.kind.is_rtp()).map(|(i, _)| i);
+    for (s, mindex) in params.streams.iter().zip(rtp_mindexes) {
+        let sim = sd.media.get(mindex).and_then(|m| m.ssrc_group("SIM"));
+        if s.rids.len() > 1 {
+            let high_first: Vec<&String> = s.rids.iter().rev().collect();
+            out.push(json!({"mindex": mindex, "mid": s.mid, "rids": high_first, "rid-ext": params.rid_ext}));
+        } else if let Some(sim) = sim {
+            out.push(json!({"mindex": mindex, "mid": s.mid, "ssrcs": sim.ssrcs}));
+        }
+    }
+    (!out.is_empty()).then(|| Value::Array(out))
+}

@@ -5,7 +5,7 @@
 //! carry `now`, outputs are values the engine turns into syscalls.
 
 pub mod dtls;
-// pub mod engine; (lead: enabled once ice/rtp/rtcp land)
+pub mod engine;
 pub mod ice;
 pub mod net;
 pub mod rtcp;

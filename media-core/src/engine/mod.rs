@@ -11,6 +11,7 @@
 mod dtls_transport;
 mod peer;
 mod recv;
+mod remote;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,12 +21,13 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-pub use dtls_transport::{DtlsError, DtlsRole, DTLS_HANDSHAKE_TIMEOUT};
+pub use dtls_transport::{DatagramConn, DtlsError, DtlsRole, DTLS_HANDSHAKE_TIMEOUT};
 pub use peer::{
     CloseReason, DtlsState, IceState, MediaKind, MediaSink, Peer, PeerCounters, PeerEvent,
     PeerId, PeerInfo, PeerObserver, RecvStreamParams, RemoteParams, RtpIn, SendError,
 };
 pub use crate::sctp::OutgoingMessage;
+pub use remote::{remote_params, remote_transport, RemoteSdpError, RemoteTransport};
 
 use peer::PeerShared;
 

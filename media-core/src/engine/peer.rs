@@ -318,9 +318,12 @@ impl Peer {
     pub fn send_data(&self, msg: OutgoingMessage) -> Result<(), SendError> {
         let guard = self.shared.data_tx.lock().map_err(|_| SendError::NoDataChannel)?;
         let tx = guard.as_ref().ok_or(SendError::NoDataChannel)?;
-        tx.try_send(msg).map_err(|_| {
+        tx.try_send(msg).map_err(|e| {
             self.shared.counters.send_drops.fetch_add(1, Ordering::Relaxed);
-            SendError::WouldBlock
+            match e {
+                mpsc::error::TrySendError::Full(_) => SendError::WouldBlock,
+                mpsc::error::TrySendError::Closed(_) => SendError::NoDataChannel,
+            }
         })?;
         self.shared.counters.data_out.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -262,8 +262,8 @@ impl Receiver {
         let Some(e) = self.peers.get_mut(&id) else { return };
         self.stun_out.clear();
         match e.ice.handle_stun(now, from, data, &mut self.stun_out) {
-            Ok(()) => {
-                if !self.stun_out.is_empty() {
+            Ok(reply) => {
+                if reply.len > 0 {
                     let _ = self.engine.socket.try_send_to(&self.stun_out, from);
                 }
             }
@@ -275,23 +275,21 @@ impl Receiver {
         }
         let mut became_connected = false;
         while let Some(ev) = e.ice.poll_event() {
-            if matches!(ev, IceEvent::Connected) {
-                became_connected = true;
-            }
-        }
-        // A validated source may send DTLS/SRTP even before nomination (RFC 8445 §7.3.1.4).
-        self.by_addr.entry(from).or_insert(id);
-        if let Some(selected) = e.ice.selected() {
-            if e.addr != Some(selected) {
-                if let Some(old) = e.addr.replace(selected) {
-                    if old != from {
-                        self.by_addr.remove(&old);
+            match ev {
+                IceEvent::Connected => became_connected = true,
+                // A validated source may send DTLS/SRTP even before nomination (RFC 8445
+                // §7.3.1.4).
+                IceEvent::NewCandidate(addr) => {
+                    self.by_addr.insert(addr, id);
+                }
+                IceEvent::Selected(selected) => {
+                    self.by_addr.insert(selected, id);
+                    e.addr = Some(selected);
+                    if let Ok(mut s) = e.peer.shared.selected.lock() {
+                        *s = Some(selected);
                     }
                 }
-                self.by_addr.insert(selected, id);
-                if let Ok(mut s) = e.shared().selected.lock() {
-                    *s = Some(selected);
-                }
+                _ => {}
             }
         }
         if became_connected && e.shared().ice_state.load(Ordering::Relaxed) != IceState::Connected as u8 {

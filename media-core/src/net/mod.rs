@@ -1,1 +1,5 @@
-//! net (placeholder: filled in by its owner).
+//! The IO edge of the media core: one UDP socket multiplexing every peer.
+//!
+//! - [`demux`]: RFC 7983 first-byte classification of a received datagram.
+
+pub mod demux;

@@ -53,8 +53,11 @@ pub async fn run_association(
     mut outgoing: mpsc::Receiver<OutgoingMessage>,
     on_event: Arc<dyn Fn(DataEvent) + Send + Sync>,
 ) {
+    // The crates never tell the association's owner that the DTLS connection closed (the
+    // accept queue just stays open), so watch the connection's reads ourselves.
+    let watched = Arc::new(ClosingConn { inner: conn, closed: tokio::sync::Notify::new() });
     let config = AssociationConfig {
-        net_conn: conn,
+        net_conn: watched.clone(),
         max_receive_buffer_size: 0,
         max_message_size: MAX_MESSAGE_SIZE,
         mtu: 0,
@@ -88,14 +91,19 @@ pub async fn run_association(
                         break;
                     }
                 }
-                Err(_) => break,
+                Err(e) => {
+                    tracing::debug!("data channel accept ended: {e}");
+                    break;
+                }
             }
         }
     });
 
     loop {
         tokio::select! {
+            _ = watched.closed.notified() => break,
             accepted = accepted_rx.recv() => {
+                                // The accept loop ends when the association does (peer gone or closed).
                 let Some(dc) = accepted else { break };
                 if channels.len() >= MAX_CHANNELS {
                     continue;
@@ -157,14 +165,73 @@ fn spawn_reader(dc: Arc<DataChannel>, on_event: Arc<dyn Fn(DataEvent) + Send + S
         let protocol = dc.config.protocol.clone();
         loop {
             match dc.read_data_channel(&mut buf).await {
+                // The crate reports a reset stream (the channel was closed) as an empty read.
+                Ok((0, _)) => break,
                 Ok((n, text)) => on_event(DataEvent::Message {
                     label: label.clone(),
                     protocol: protocol.clone(),
                     data: Bytes::copy_from_slice(&buf[..n]),
                     text,
                 }),
-                Err(_) => break,
+                Err(e) => {
+                    tracing::debug!("data channel accept ended: {e}");
+                    break;
+                }
             }
         }
     });
+}
+
+/// Passes everything to the DTLS connection and notifies when reading from it fails (the peer
+/// sent close_notify, or the connection died).
+struct ClosingConn {
+    inner: Arc<dyn Conn + Send + Sync>,
+    closed: tokio::sync::Notify,
+}
+
+#[async_trait::async_trait]
+impl Conn for ClosingConn {
+    async fn connect(&self, addr: std::net::SocketAddr) -> webrtc_util::Result<()> {
+        self.inner.connect(addr).await
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        let r = self.inner.recv(buf).await;
+        if r.is_err() {
+            self.closed.notify_one();
+        }
+        r
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, std::net::SocketAddr)> {
+        let r = self.inner.recv_from(buf).await;
+        if r.is_err() {
+            self.closed.notify_one();
+        }
+        r
+    }
+
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        self.inner.send(buf).await
+    }
+
+    async fn send_to(&self, buf: &[u8], target: std::net::SocketAddr) -> webrtc_util::Result<usize> {
+        self.inner.send_to(buf, target).await
+    }
+
+    fn local_addr(&self) -> webrtc_util::Result<std::net::SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    fn remote_addr(&self) -> Option<std::net::SocketAddr> {
+        self.inner.remote_addr()
+    }
+
+    async fn close(&self) -> webrtc_util::Result<()> {
+        self.inner.close().await
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
 }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use bytes::Bytes;
 use dashmap::DashMap;
 use media_core::engine::{MediaKind, MediaSink, OutgoingMessage, Peer, RtpIn};
-use media_core::rtp::seq::SwitchingContext;
-use media_core::sdp::{AnswerOptions, SessionDescription};
+use media_core::rtp::{RtpView, RtpViewMut, SeqRewriter, TsRewriter};
+use media_core::sdp::{AnswerOptions, Codec, LocalMedia, MediaKind as SdpKind, SessionDescription};
 use serde_json::{json, Value};
 use signaling::ids::HandleId;
 use signaling::jsep::{Jsep, JsepType};
@@ -37,7 +37,48 @@ struct EchoStream {
     /// Last SSRC seen from the browser on this m-line (for feedback rewriting).
     remote_ssrc: AtomicU32,
     simulcast: bool,
-    rewrite: Mutex<SwitchingContext>,
+    /// Simulcast relay state: which layer goes out, rewritten onto one continuous stream.
+    relay: Mutex<SimulcastRelay>,
+}
+
+/// Keeps one outgoing stream continuous while the relayed substream changes (only on a
+/// keyframe of the new layer, so the receiver's decoder never sees a broken reference).
+struct SimulcastRelay {
+    current: Option<u8>,
+    seq: SeqRewriter,
+    ts: TsRewriter,
+}
+
+impl SimulcastRelay {
+    fn new() -> Self {
+        SimulcastRelay { current: None, seq: SeqRewriter::new(), ts: TsRewriter::new(90_000) }
+    }
+
+    /// Rewrites `packet` if its layer is the one relayed (switching to `target` on a keyframe);
+    /// false = do not send it.
+    fn relay(&mut self, packet: &mut [u8], layer: u8, target: u8, now: std::time::Instant) -> bool {
+        let Ok(view) = RtpView::try_parse(packet) else { return false };
+        if self.current != Some(layer) {
+            let wanted = layer == target || self.current.is_none();
+            if !wanted || !is_keyframe(view.payload_type(), view.payload()) {
+                return false;
+            }
+            self.current = Some(layer);
+            self.seq.switch_source();
+            self.ts.switch_source();
+        }
+        let (seq, ts) = (view.sequence_number(), view.timestamp());
+        let (seq, ts) = (self.seq.rewrite(seq), self.ts.rewrite(ts, now));
+        let Ok(mut v) = RtpViewMut::try_parse(packet) else { return false };
+        v.set_sequence_number(seq);
+        v.set_timestamp(ts);
+        true
+    }
+}
+
+/// VP8 or H.264 keyframe (the codecs simulcast is recognised for, plugins API §0.6).
+fn is_keyframe(_pt: u8, payload: &[u8]) -> bool {
+    media_core::rtp::vp8::is_keyframe(payload) || media_core::rtp::h264::is_keyframe(payload)
 }
 
 /// Per-handle state; it is also the peer's media sink.
@@ -176,41 +217,49 @@ impl EchoTest {
 
     fn answer(&self, session: &EchoSession, body: &Value, offer: &Jsep) -> Result<Jsep, String> {
         let sd = SessionDescription::parse(&offer.sdp).map_err(|e| format!("Error parsing offer: {e}"))?;
-        let opts = AnswerOptions {
-            audio_codec: body.get("audiocodec").and_then(Value::as_str).map(str::to_owned),
-            video_codec: body.get("videocodec").and_then(Value::as_str).map(str::to_owned),
-            video_profile: body.get("videoprofile").and_then(Value::as_str).map(str::to_owned),
-            ..AnswerOptions::default()
-        };
-        let (answer, ssrcs) = media_core::sdp::answer_with_random_ssrcs(&sd, &opts);
-        let remote = self.host_streams(&sd);
-        let streams: Vec<EchoStream> = remote
-            .into_iter()
-            .zip(ssrcs)
-            .map(|((kind, simulcast), local_ssrc)| EchoStream {
+        let mut opts = AnswerOptions { sendonly_becomes_inactive: true, ..AnswerOptions::default() };
+        if let Some(c) = body.get("audiocodec").and_then(Value::as_str).and_then(Codec::from_janus_name) {
+            opts.audio_codecs = vec![c];
+        }
+        let video_codec = body.get("videocodec").and_then(Value::as_str).and_then(Codec::from_janus_name);
+        if let Some(c) = video_codec {
+            opts.video_codecs = vec![c];
+        }
+        if let Some(profile) = body.get("videoprofile").and_then(Value::as_str) {
+            match video_codec {
+                Some(Codec::Vp9) => opts.vp9_profile = Some(profile.to_owned()),
+                Some(Codec::H264) => opts.h264_profile = Some(profile.to_owned()),
+                _ => {}
+            }
+        }
+        let mut streams = Vec::new();
+        for (mindex, m) in sd.media.iter().enumerate().filter(|(_, m)| m.kind.is_rtp()) {
+            let kind = if m.kind == SdpKind::Video { MediaKind::Video } else { MediaKind::Audio };
+            let local_ssrc = random_ssrc();
+            opts.local.push(LocalMedia {
+                mid: m.mid.clone().unwrap_or_else(|| mindex.to_string()),
+                ssrc: Some(local_ssrc),
+                rtx_ssrc: (kind == MediaKind::Video).then(random_ssrc),
+                ..LocalMedia::default()
+            });
+            streams.push(EchoStream {
                 kind,
                 local_ssrc,
                 remote_ssrc: AtomicU32::new(0),
-                simulcast,
-                rewrite: Mutex::new(SwitchingContext::default()),
-            })
-            .collect();
+                simulcast: m.rids.len() > 1,
+                relay: Mutex::new(SimulcastRelay::new()),
+            });
+        }
+        let answer = media_core::sdp::answer(&sd, &opts);
         if let Ok(mut s) = session.streams.lock() {
             *s = Arc::new(streams);
         }
-        Ok(Jsep::new(JsepType::Answer, answer.to_string()))
+        Ok(Jsep::new(JsepType::Answer, answer.to_sdp_string()))
     }
+}
 
-    /// Kind and simulcast flag of each m-line in order (data m-lines count as audio, unused).
-    fn host_streams(&self, sd: &SessionDescription) -> Vec<(MediaKind, bool)> {
-        sd.media
-            .iter()
-            .map(|m| {
-                let kind = if m.is_video() { MediaKind::Video } else { MediaKind::Audio };
-                (kind, m.rids().len() > 1)
-            })
-            .collect()
-    }
+fn random_ssrc() -> u32 {
+    rand::random::<u32>().max(1)
 }
 
 impl EchoSession {
@@ -285,35 +334,48 @@ impl MediaSink for EchoSession {
         let out = &mut buf[..len];
         if s.simulcast {
             let target = self.substream.load(Ordering::Relaxed);
-            if rtp.layer != target {
-                return;
-            }
-            let Ok(mut ctx) = s.rewrite.lock() else { return };
-            if !ctx.rewrite(out, rtp.layer) {
+            let Ok(mut relay) = s.relay.lock() else { return };
+            if !relay.relay(out, rtp.layer, target, std::time::Instant::now()) {
                 return;
             }
         }
-        media_core::rtp::rewrite::set_ssrc(out, s.local_ssrc);
+        let Ok(mut view) = RtpViewMut::try_parse(out) else { return };
+        view.set_ssrc(s.local_ssrc);
         let _ = peer.send_rtp(out);
     }
 
     fn on_rtcp(&self, peer: &Peer, packet: Bytes) {
+        use media_core::rtcp::{CompoundIter, Rtcp};
         let Ok(streams) = self.streams.lock().map(|s| s.clone()) else { return };
+        // Feedback names our SSRC (what we echo): ask the browser about its own stream.
+        let remote_of = |ssrc: u32| {
+            streams
+                .iter()
+                .find(|s| s.local_ssrc == ssrc)
+                .map(|s| (s, s.remote_ssrc.load(Ordering::Relaxed)))
+                .filter(|(_, r)| *r != 0)
+        };
         let mut out = Vec::with_capacity(64);
-        for fb in media_core::rtcp::feedback_requests(&packet) {
-            // Feedback names our SSRC (what we echo); ask the browser about its own stream.
-            let Some(s) = streams.iter().find(|s| s.local_ssrc == fb.media_ssrc) else { continue };
-            let remote = s.remote_ssrc.load(Ordering::Relaxed);
-            if remote == 0 {
-                continue;
-            }
+        for p in CompoundIter::new(&packet) {
+            let Ok(p) = p else { break };
             out.clear();
-            match fb.kind {
-                media_core::rtcp::FeedbackRequest::Pli | media_core::rtcp::FeedbackRequest::Fir => {
-                    media_core::rtcp::build::pli(&mut out, s.local_ssrc, remote)
+            match p.parse() {
+                Ok(Rtcp::Pli(pli)) => {
+                    let Some((s, remote)) = remote_of(pli.media_ssrc) else { continue };
+                    media_core::rtcp::build::pli(&mut out, s.local_ssrc, remote);
                 }
-                media_core::rtcp::FeedbackRequest::Nack(ref seqs) if !s.simulcast => {
-                    media_core::rtcp::build::nack(&mut out, s.local_ssrc, remote, seqs)
+                Ok(Rtcp::Fir(fir)) => {
+                    let Some((s, remote)) = fir.entries().find_map(|(ssrc, _)| remote_of(ssrc)) else { continue };
+                    media_core::rtcp::build::pli(&mut out, s.local_ssrc, remote);
+                }
+                Ok(Rtcp::Nack(nack)) => {
+                    let Some((s, remote)) = remote_of(nack.media_ssrc) else { continue };
+                    if s.simulcast {
+                        // Sequence numbers were rewritten: the browser's own ones differ.
+                        continue;
+                    }
+                    let lost: Vec<u16> = nack.lost().collect();
+                    media_core::rtcp::build::nack(&mut out, s.local_ssrc, remote, &lost);
                 }
                 _ => continue,
             }
