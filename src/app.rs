@@ -293,6 +293,13 @@ impl WebRtcHost for MediaHost {
             .map(|c| sdp::LocalCandidate { ip: c.addr.ip(), port: c.addr.port(), priority: Some(c.priority) })
             .collect();
         attrs.ice_lite = true;
+        if jsep.kind == JsepType::Answer {
+            if let Some(remote) = st.remote.as_ref() {
+                // The plugin saw the offer without rid/simulcast lines: answer them here,
+                // as Janus's core does when merging.
+                sdp::answer_simulcast(&mut sd, remote);
+            }
+        }
         sdp::merge_transport(&mut sd, &attrs);
         let text = sd.to_sdp_string();
         if jsep.kind == JsepType::Offer {

@@ -20,7 +20,10 @@ pub struct HostError {
 
 impl HostError {
     pub fn new(code: u16, reason: impl Into<String>) -> Self {
-        HostError { code, reason: reason.into() }
+        HostError {
+            code,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -58,9 +61,20 @@ pub enum WebRtcEvent {
     /// ICE and DTLS are up (`webrtcup`); the core then calls `Plugin::setup_media`.
     Up,
     /// First packet on a medium (`receiving: true`) or none for `no_media_timer` (`false`).
-    Media { mid: String, kind: &'static str, receiving: bool, substream: Option<u8>, seconds: Option<u32> },
+    Media {
+        mid: String,
+        kind: &'static str,
+        receiving: bool,
+        substream: Option<u8>,
+        seconds: Option<u32>,
+    },
     /// Losses over the last second above `slowlink_threshold`.
-    SlowLink { mid: String, media: &'static str, uplink: bool, lost: u32 },
+    SlowLink {
+        mid: String,
+        media: &'static str,
+        uplink: bool,
+        lost: u32,
+    },
     /// The PeerConnection closed (`hangup` with `reason`); the core then calls `hangup_media`.
     Hangup { reason: String },
 }

@@ -36,13 +36,14 @@ pub fn random_id(node_slot: u16) -> u64 {
     let mut rng = rand::thread_rng();
     loop {
         let id = rng.gen_range(1..=(MAX_ID - 999) / 1000) * 1000 + slot;
-        if id >= 1 && id <= MAX_ID {
+        if (1..=MAX_ID).contains(&id) {
             return id;
         }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -50,7 +51,7 @@ mod tests {
     fn random_ids_fit_javascript_numbers_and_carry_the_slot() {
         for _ in 0..1000 {
             let id = random_id(7);
-            assert!(id >= 1 && id <= MAX_ID);
+            assert!((1..=MAX_ID).contains(&id));
             assert_eq!(id % 1000, 7);
         }
     }

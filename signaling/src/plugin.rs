@@ -47,6 +47,9 @@ pub enum PushError {
     /// The JSEP the plugin pushed could not be merged (bad SDP, no PeerConnection…).
     #[error("JSEP error {code}: {reason}")]
     Jsep { code: u16, reason: String },
+    /// `data` must be a JSON object (Janus: `JANUS_ERROR_INVALID_JSON_OBJECT`).
+    #[error("event data is not a JSON object")]
+    InvalidData,
 }
 
 /// The return path from plugins to the core (Janus `janus_callbacks`).

@@ -37,6 +37,8 @@ struct EchoStream {
     /// Last SSRC seen from the browser on this m-line (for feedback rewriting).
     remote_ssrc: AtomicU32,
     simulcast: bool,
+    /// Negotiated codec (keyframe detection when switching layers).
+    codec: Codec,
     /// Simulcast relay state: which layer goes out, rewritten onto one continuous stream.
     relay: Mutex<SimulcastRelay>,
 }
@@ -55,31 +57,29 @@ impl SimulcastRelay {
     }
 
     /// Rewrites `packet` if its layer is the one relayed (switching to `target` on a keyframe);
-    /// false = do not send it.
-    fn relay(&mut self, packet: &mut [u8], layer: u8, target: u8, now: std::time::Instant) -> bool {
-        let Ok(view) = RtpView::try_parse(packet) else { return false };
+    /// `None` = do not send it; `Some(true)` = sent, and the relayed layer just changed.
+    fn relay(&mut self, packet: &mut [u8], codec: Codec, layer: u8, target: u8, now: std::time::Instant) -> Option<bool> {
+        let view = RtpView::try_parse(packet).ok()?;
+        let mut switched = false;
         if self.current != Some(layer) {
             let wanted = layer == target || self.current.is_none();
-            if !wanted || !is_keyframe(view.payload_type(), view.payload()) {
-                return false;
+            if !wanted || !media_core::rtp::is_keyframe(codec, view.payload()) {
+                return None;
             }
             self.current = Some(layer);
             self.seq.switch_source();
             self.ts.switch_source();
+            switched = true;
         }
         let (seq, ts) = (view.sequence_number(), view.timestamp());
         let (seq, ts) = (self.seq.rewrite(seq), self.ts.rewrite(ts, now));
-        let Ok(mut v) = RtpViewMut::try_parse(packet) else { return false };
+        let mut v = RtpViewMut::try_parse(packet).ok()?;
         v.set_sequence_number(seq);
         v.set_timestamp(ts);
-        true
+        Some(switched)
     }
 }
 
-/// VP8 or H.264 keyframe (the codecs simulcast is recognised for, plugins API §0.6).
-fn is_keyframe(_pt: u8, payload: &[u8]) -> bool {
-    media_core::rtp::vp8::is_keyframe(payload) || media_core::rtp::h264::is_keyframe(payload)
-}
 
 /// Per-handle state; it is also the peer's media sink.
 struct EchoSession {
@@ -91,6 +91,7 @@ struct EchoSession {
     temporal: AtomicU8,
     streams: Mutex<Arc<Vec<EchoStream>>>,
     hungup: AtomicBool,
+    events: Option<Arc<dyn PluginEvents>>,
 }
 
 pub struct EchoTest {
@@ -232,6 +233,13 @@ impl EchoTest {
                 _ => {}
             }
         }
+        // Simulcast m-lines as the core reports them (the SDP we see has no rid lines).
+        let simulcast_mindexes: Vec<u64> = offer
+            .simulcast
+            .as_ref()
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|s| s.get("mindex").and_then(Value::as_u64)).collect())
+            .unwrap_or_default();
         let mut streams = Vec::new();
         for (mindex, m) in sd.media.iter().enumerate().filter(|(_, m)| m.kind.is_rtp()) {
             let kind = if m.kind == SdpKind::Video { MediaKind::Video } else { MediaKind::Audio };
@@ -246,11 +254,17 @@ impl EchoTest {
                 kind,
                 local_ssrc,
                 remote_ssrc: AtomicU32::new(0),
-                simulcast: m.rids.len() > 1,
+                simulcast: simulcast_mindexes.contains(&(mindex as u64)),
+                codec: Codec::Other,
                 relay: Mutex::new(SimulcastRelay::new()),
             });
         }
         let answer = media_core::sdp::answer(&sd, &opts);
+        // The codec each m-line ended up with (keyframe detection depends on it).
+        let rtp_sections = answer.media.iter().filter(|m| m.kind.is_rtp());
+        for (stream, m) in streams.iter_mut().zip(rtp_sections) {
+            stream.codec = m.formats_in_order().next().map(|p| p.codec()).unwrap_or(Codec::Other);
+        }
         if let Ok(mut s) = session.streams.lock() {
             *s = Arc::new(streams);
         }
@@ -263,6 +277,13 @@ fn random_ssrc() -> u32 {
 }
 
 impl EchoSession {
+    /// An unsolicited event for this handle (e.g. the relayed substream changed).
+    fn notify(&self, data: Value) {
+        if let Some(ev) = &self.events {
+            let _ = ev.push_event(self.handle, None, data, None);
+        }
+    }
+
     fn stream_by_index(&self, i: usize) -> Option<(Arc<Vec<EchoStream>>, usize)> {
         let streams = self.streams.lock().ok()?.clone();
         if i < streams.len() {
@@ -335,8 +356,14 @@ impl MediaSink for EchoSession {
         if s.simulcast {
             let target = self.substream.load(Ordering::Relaxed);
             let Ok(mut relay) = s.relay.lock() else { return };
-            if !relay.relay(out, rtp.layer, target, std::time::Instant::now()) {
-                return;
+            match relay.relay(out, s.codec, rtp.layer, target, std::time::Instant::now()) {
+                None => return,
+                Some(true) => self.notify(json!({
+                    "echotest": "event",
+                    "videocodec": s.codec.janus_name(),
+                    "substream": rtp.layer,
+                })),
+                Some(false) => {}
             }
         }
         let Ok(mut view) = RtpViewMut::try_parse(out) else { return };
@@ -428,6 +455,7 @@ impl Plugin for EchoTest {
                 temporal: AtomicU8::new(2),
                 streams: Mutex::new(Arc::new(Vec::new())),
                 hungup: AtomicBool::new(false),
+                events: self.events.get().cloned(),
             }),
         );
         Ok(())
