@@ -42,13 +42,21 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     tracing::info!(
         "media on udp {} (announced {:?})",
         engine.local_addr(),
-        engine.candidates().iter().map(|c| c.addr).collect::<Vec<_>>()
+        engine
+            .candidates()
+            .iter()
+            .map(|c| c.addr)
+            .collect::<Vec<_>>()
     );
     let host = MediaHost::new(engine.clone());
     let plugins = crate::plugins::load(&config.plugins, host.clone());
     let gateway = Gateway::new(config.general.clone(), plugins, host.clone());
     host.set_gateway(&gateway);
-    let metrics = Arc::new(crate::metrics::Metrics::new(gateway.clone(), engine.clone()));
+    gateway.set_info_extra(media_info(&engine, &config));
+    let metrics = Arc::new(crate::metrics::Metrics::new(
+        gateway.clone(),
+        engine.clone(),
+    ));
     let render: Arc<dyn Fn() -> String + Send + Sync> = Arc::new(move || metrics.render());
     let listeners = signaling::serve(
         gateway.clone(),
@@ -68,6 +76,29 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     Ok(())
+}
+
+/// The media facts of `info`: the address we announce and how ICE/DTLS are set up.
+fn media_info(engine: &Engine, config: &Config) -> serde_json::Map<String, Value> {
+    let mut m = serde_json::Map::new();
+    let ips: Vec<String> = engine
+        .candidates()
+        .iter()
+        .map(|c| c.addr.ip().to_string())
+        .collect();
+    m.insert("local-ip".into(), Value::from(config.media.ip.to_string()));
+    if let Some(first) = ips.first() {
+        if !config.media.nat_1_1_mapping.is_empty() {
+            m.insert("public-ip".into(), Value::from(first.clone()));
+            if ips.len() > 1 {
+                m.insert("public-ips".into(), json!(ips));
+            }
+        }
+    }
+    m.insert("ice-lite".into(), Value::Bool(true));
+    m.insert("full-trickle".into(), Value::Bool(false));
+    m.insert("dtls-mtu".into(), Value::from(1200));
+    m
 }
 
 async fn shutdown_signal() {
@@ -122,15 +153,16 @@ pub struct MediaHost {
 
 impl MediaHost {
     pub fn new(engine: Engine) -> Arc<MediaHost> {
-        Arc::new_cyclic(|me| MediaHost { me: me.clone(), engine, pcs: DashMap::new(), gateway: OnceLock::new() })
+        Arc::new_cyclic(|me| MediaHost {
+            me: me.clone(),
+            engine,
+            pcs: DashMap::new(),
+            gateway: OnceLock::new(),
+        })
     }
 
     fn set_gateway(&self, gateway: &Arc<Gateway>) {
         let _ = self.gateway.set(Arc::downgrade(gateway));
-    }
-
-    pub fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     /// The engine peer of `handle`, if it negotiated one.
@@ -138,14 +170,6 @@ impl MediaHost {
         let pc = self.pcs.get(&handle)?.clone();
         let guard = pc.lock().ok()?;
         Some(guard.peer.clone())
-    }
-
-    /// The received streams of `handle` as its remote SDP describes them.
-    pub fn remote_streams(&self, handle: HandleId) -> Vec<RecvStreamParams> {
-        self.pcs
-            .get(&handle)
-            .and_then(|pc| pc.lock().ok().map(|g| g.remote_streams.clone()))
-            .unwrap_or_default()
     }
 
     fn emit(&self, handle: HandleId, event: WebRtcEvent) {
@@ -158,7 +182,10 @@ impl MediaHost {
         self.pcs
             .entry(handle)
             .or_insert_with(|| {
-                let observer = Arc::new(HandleObserver { handle, host: self.me.clone() });
+                let observer = Arc::new(HandleObserver {
+                    handle,
+                    host: self.me.clone(),
+                });
                 let peer = self.engine.new_peer(observer);
                 Arc::new(Mutex::new(PcState {
                     peer,
@@ -185,10 +212,17 @@ struct HandleObserver {
 
 impl PeerObserver for HandleObserver {
     fn on_event(&self, _peer: &Peer, event: PeerEvent) {
-        let Some(host) = self.host.upgrade() else { return };
+        let Some(host) = self.host.upgrade() else {
+            return;
+        };
         let ev = match event {
             PeerEvent::Connected => WebRtcEvent::Up,
-            PeerEvent::Media { mid, kind, receiving, .. } => WebRtcEvent::Media {
+            PeerEvent::Media {
+                mid,
+                kind,
+                receiving,
+                ..
+            } => WebRtcEvent::Media {
                 mid,
                 kind: kind.as_str(),
                 receiving,
@@ -197,7 +231,9 @@ impl PeerObserver for HandleObserver {
             },
             PeerEvent::Closed(reason) => {
                 host.pcs.remove(&self.handle);
-                WebRtcEvent::Hangup { reason: reason.janus_reason() }
+                WebRtcEvent::Hangup {
+                    reason: reason.janus_reason(),
+                }
             }
             PeerEvent::IceConnected | PeerEvent::DataOpen { .. } => return,
         };
@@ -216,7 +252,8 @@ fn parse_remote_sdp(text: &str) -> Result<SessionDescription, HostError> {
         SdpError::NoVersionLine | SdpError::MissingMandatoryLines => sdp_error(&e.to_string()),
         _ => sdp_error("JSEP error: invalid SDP"),
     })?;
-    sd.validate_remote().map_err(|_| sdp_error("Error processing SDP"))?;
+    sd.validate_remote()
+        .map_err(|_| sdp_error("Error processing SDP"))?;
     Ok(sd)
 }
 
@@ -235,15 +272,25 @@ impl WebRtcHost for MediaHost {
         }
         let transport = remote_transport(&sd).map_err(|_| sdp_error("Error processing SDP"))?;
         let pc = self.pc_for(handle);
-        let mut st = pc.lock().map_err(|_| HostError::new(490, "Unknown error"))?;
+        let mut st = pc
+            .lock()
+            .map_err(|_| HostError::new(490, "Unknown error"))?;
         let update = st.remote.is_some();
-        let restart = st.remote_ufrag.as_deref().is_some_and(|u| u != transport.ice_ufrag);
+        let restart = st
+            .remote_ufrag
+            .as_deref()
+            .is_some_and(|u| u != transport.ice_ufrag);
         // RFC 5763 §5: we take the DTLS server role whenever the peer lets us.
         let role = match transport.setup {
             Some(Setup::Passive) => DtlsRole::Client,
             _ => DtlsRole::Server,
         };
-        let params = remote_params(&sd, &transport, role, jsep.rid_order.as_deref() == Some("lmh"));
+        let params = remote_params(
+            &sd,
+            &transport,
+            role,
+            jsep.rid_order.as_deref() == Some("lmh"),
+        );
         let simulcast = simulcast_json(&sd, &params);
         if restart && jsep.kind == JsepType::Offer {
             // RFC 8839 §4.4.1.1.1: an ICE restart offer gets fresh credentials in the answer too.
@@ -275,8 +322,14 @@ impl WebRtcHost for MediaHost {
         let mut sd = SessionDescription::parse(&jsep.sdp)
             .map_err(|e| HostError::new(465, format!("Error processing SDP: {e}")))?;
         let pc = self.pc_for(handle);
-        let mut st = pc.lock().map_err(|_| HostError::new(490, "Unknown error"))?;
-        let (ufrag, pwd) = if jsep.restart { st.peer.restart_ice() } else { st.peer.ice_credentials() };
+        let mut st = pc
+            .lock()
+            .map_err(|_| HostError::new(490, "Unknown error"))?;
+        let (ufrag, pwd) = if jsep.restart {
+            st.peer.restart_ice()
+        } else {
+            st.peer.ice_credentials()
+        };
         let setup = match (jsep.kind, st.role) {
             (JsepType::Offer, _) => Setup::ActPass,
             (JsepType::Answer, Some(DtlsRole::Client)) => Setup::Active,
@@ -287,10 +340,15 @@ impl WebRtcHost for MediaHost {
             .first()
             .map(|c| c.addr.ip())
             .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-        let mut attrs = sdp::TransportAttrs::new(ufrag, pwd, self.engine.fingerprint(), setup, address);
+        let mut attrs =
+            sdp::TransportAttrs::new(ufrag, pwd, self.engine.fingerprint(), setup, address);
         attrs.candidates = candidates
             .iter()
-            .map(|c| sdp::LocalCandidate { ip: c.addr.ip(), port: c.addr.port(), priority: Some(c.priority) })
+            .map(|c| sdp::LocalCandidate {
+                ip: c.addr.ip(),
+                port: c.addr.port(),
+                priority: Some(c.priority),
+            })
             .collect();
         attrs.ice_lite = true;
         if jsep.kind == JsepType::Answer {
@@ -419,22 +477,16 @@ impl WebRtcHost for MediaHost {
     }
 }
 
-impl MediaHost {
-    /// Closes the PeerConnection of `handle` from the plugin side ("Close PC").
-    pub fn close_pc(&self, handle: HandleId) {
-        if let Some((_, pc)) = self.pcs.remove(&handle) {
-            if let Ok(st) = pc.lock() {
-                st.peer.close("Close PC", false);
-            }
-        }
-    }
-}
-
 /// Janus's `jsep.simulcast` for plugins: `[{mindex, mid, rids (highest first), rid-ext}]` or
 /// `ssrcs` for SSRC-based (`a=ssrc-group:SIM`) simulcast.
 fn simulcast_json(sd: &SessionDescription, params: &RemoteParams) -> Option<Value> {
     let mut out = Vec::new();
-    let rtp_mindexes = sd.media.iter().enumerate().filter(|(_, m)| m.kind.is_rtp()).map(|(i, _)| i);
+    let rtp_mindexes = sd
+        .media
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.kind.is_rtp())
+        .map(|(i, _)| i);
     for (s, mindex) in params.streams.iter().zip(rtp_mindexes) {
         let sim = sd.media.get(mindex).and_then(|m| m.ssrc_group("SIM"));
         if s.rids.len() > 1 {

@@ -22,7 +22,9 @@ pub struct Metrics {
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::with_opts(Opts::new(name, help)).expect("metric names are valid constants");
-    registry.register(Box::new(c.clone())).expect("metric registered once");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
@@ -30,15 +32,21 @@ impl Metrics {
     pub fn new(gateway: Arc<Gateway>, engine: Engine) -> Metrics {
         let registry = Registry::new();
         let sessions = IntGauge::new("ianus_sessions", "Janus API sessions alive").expect("valid");
-        registry.register(Box::new(sessions.clone())).expect("registered once");
+        registry
+            .register(Box::new(sessions.clone()))
+            .expect("registered once");
         let handles = IntGauge::new("ianus_handles", "Plugin handles alive").expect("valid");
-        registry.register(Box::new(handles.clone())).expect("registered once");
+        registry
+            .register(Box::new(handles.clone()))
+            .expect("registered once");
         let peers = IntGaugeVec::new(
             Opts::new("ianus_peers", "PeerConnections by transport state"),
             &["state"],
         )
         .expect("valid");
-        registry.register(Box::new(peers.clone())).expect("registered once");
+        registry
+            .register(Box::new(peers.clone()))
+            .expect("registered once");
         #[cfg(target_os = "linux")]
         {
             let pc = prometheus::process_collector::ProcessCollector::for_self();
@@ -46,24 +54,98 @@ impl Metrics {
         }
         type Read = fn(&media_core::engine::EngineStats) -> u64;
         let defs: [(&str, &str, Read); 15] = [
-            ("ianus_media_rtp_packets_in_total", "SRTP packets received and decrypted", |s| s.rtp_packets_in.load(Ordering::Relaxed)),
-            ("ianus_media_rtp_bytes_in_total", "RTP bytes received (decrypted)", |s| s.rtp_bytes_in.load(Ordering::Relaxed)),
-            ("ianus_media_audio_packets_in_total", "Audio RTP packets received", |s| s.audio_packets_in.load(Ordering::Relaxed)),
-            ("ianus_media_video_packets_in_total", "Video RTP packets received", |s| s.video_packets_in.load(Ordering::Relaxed)),
-            ("ianus_media_audio_bytes_in_total", "Audio RTP bytes received", |s| s.audio_bytes_in.load(Ordering::Relaxed)),
-            ("ianus_media_video_bytes_in_total", "Video RTP bytes received", |s| s.video_bytes_in.load(Ordering::Relaxed)),
-            ("ianus_media_rtcp_packets_in_total", "SRTCP packets received and decrypted", |s| s.rtcp_packets_in.load(Ordering::Relaxed)),
-            ("ianus_media_packets_out_total", "Datagrams sent on the media socket", |s| s.packets_out.load(Ordering::Relaxed)),
-            ("ianus_media_bytes_out_total", "Bytes sent on the media socket", |s| s.bytes_out.load(Ordering::Relaxed)),
-            ("ianus_media_send_drops_total", "Datagrams dropped because the socket was busy", |s| s.send_drops.load(Ordering::Relaxed)),
-            ("ianus_media_nacks_in_total", "NACK feedback packets received", |s| s.nacks_in.load(Ordering::Relaxed)),
-            ("ianus_media_plis_in_total", "PLI/FIR feedback packets received", |s| s.plis_in.load(Ordering::Relaxed)),
-            ("ianus_media_srtp_failures_total", "Packets that failed SRTP/SRTCP authentication", |s| s.srtp_failures.load(Ordering::Relaxed)),
-            ("ianus_media_dtls_failures_total", "DTLS handshakes that failed or timed out", |s| s.dtls_failures.load(Ordering::Relaxed)),
-            ("ianus_media_malformed_dropped_total", "Malformed or unroutable packets dropped", |s| s.malformed_dropped.load(Ordering::Relaxed) + s.unknown_source_dropped.load(Ordering::Relaxed)),
+            (
+                "ianus_media_rtp_packets_in_total",
+                "SRTP packets received and decrypted",
+                |s| s.rtp_packets_in.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_rtp_bytes_in_total",
+                "RTP bytes received (decrypted)",
+                |s| s.rtp_bytes_in.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_audio_packets_in_total",
+                "Audio RTP packets received",
+                |s| s.audio_packets_in.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_video_packets_in_total",
+                "Video RTP packets received",
+                |s| s.video_packets_in.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_audio_bytes_in_total",
+                "Audio RTP bytes received",
+                |s| s.audio_bytes_in.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_video_bytes_in_total",
+                "Video RTP bytes received",
+                |s| s.video_bytes_in.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_rtcp_packets_in_total",
+                "SRTCP packets received and decrypted",
+                |s| s.rtcp_packets_in.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_packets_out_total",
+                "Datagrams sent on the media socket",
+                |s| s.packets_out.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_bytes_out_total",
+                "Bytes sent on the media socket",
+                |s| s.bytes_out.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_send_drops_total",
+                "Datagrams dropped because the socket was busy",
+                |s| s.send_drops.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_nacks_in_total",
+                "NACK feedback packets received",
+                |s| s.nacks_in.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_plis_in_total",
+                "PLI/FIR feedback packets received",
+                |s| s.plis_in.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_srtp_failures_total",
+                "Packets that failed SRTP/SRTCP authentication",
+                |s| s.srtp_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_dtls_failures_total",
+                "DTLS handshakes that failed or timed out",
+                |s| s.dtls_failures.load(Ordering::Relaxed),
+            ),
+            (
+                "ianus_media_malformed_dropped_total",
+                "Malformed or unroutable packets dropped",
+                |s| {
+                    s.malformed_dropped.load(Ordering::Relaxed)
+                        + s.unknown_source_dropped.load(Ordering::Relaxed)
+                },
+            ),
         ];
-        let counters = defs.iter().map(|(n, h, f)| (counter(&registry, n, h), *f)).collect();
-        Metrics { registry, gateway, engine, sessions, handles, peers, counters }
+        let counters = defs
+            .iter()
+            .map(|(n, h, f)| (counter(&registry, n, h), *f))
+            .collect();
+        Metrics {
+            registry,
+            gateway,
+            engine,
+            sessions,
+            handles,
+            peers,
+            counters,
+        }
     }
 
     /// Encodes the current values in the Prometheus text format.

@@ -45,23 +45,40 @@ impl MediaSink for Echo {
     fn on_data(&self, peer: &Peer, label: &str, _protocol: &str, data: Bytes, text: bool) {
         let mut reply = b"echo: ".to_vec();
         reply.extend_from_slice(&data);
-        peer.send_data(OutgoingMessage { label: Some(label.to_owned()), protocol: None, data: reply.into(), text })
-            .expect("data send");
+        peer.send_data(OutgoingMessage {
+            label: Some(label.to_owned()),
+            protocol: None,
+            data: reply.into(),
+            text,
+        })
+        .expect("data send");
     }
 }
 
 fn stun_request(server_ufrag: &str, server_pwd: &str, nominate: bool) -> Vec<u8> {
     let mut m = Message::new();
-    m.build(&[Box::new(BINDING_REQUEST), Box::new(stun::agent::TransactionId::new())]).expect("build");
-    stun::textattrs::TextAttribute::new(stun::attributes::ATTR_USERNAME, format!("{server_ufrag}:{CLIENT_UFRAG}"))
-        .add_to(&mut m)
-        .expect("username");
-    m.add(stun::attributes::ATTR_PRIORITY, &1_853_817_087u32.to_be_bytes());
+    m.build(&[
+        Box::new(BINDING_REQUEST),
+        Box::new(stun::agent::TransactionId::new()),
+    ])
+    .expect("build");
+    stun::textattrs::TextAttribute::new(
+        stun::attributes::ATTR_USERNAME,
+        format!("{server_ufrag}:{CLIENT_UFRAG}"),
+    )
+    .add_to(&mut m)
+    .expect("username");
+    m.add(
+        stun::attributes::ATTR_PRIORITY,
+        &1_853_817_087u32.to_be_bytes(),
+    );
     m.add(stun::attributes::ATTR_ICE_CONTROLLING, &7u64.to_be_bytes());
     if nominate {
         m.add(stun::attributes::ATTR_USE_CANDIDATE, &[]);
     }
-    stun::integrity::MessageIntegrity::new_short_term_integrity(server_pwd.to_owned()).add_to(&mut m).expect("mi");
+    stun::integrity::MessageIntegrity::new_short_term_integrity(server_pwd.to_owned())
+        .add_to(&mut m)
+        .expect("mi");
     stun::fingerprint::FINGERPRINT.add_to(&mut m).expect("fp");
     m.raw.clone()
 }
@@ -75,7 +92,10 @@ fn rtp(seq: u16) -> Vec<u8> {
     p
 }
 
-async fn next_event(rx: &mut mpsc::UnboundedReceiver<PeerEvent>, want: impl Fn(&PeerEvent) -> bool) -> PeerEvent {
+async fn next_event(
+    rx: &mut mpsc::UnboundedReceiver<PeerEvent>,
+    want: impl Fn(&PeerEvent) -> bool,
+) -> PeerEvent {
     timeout(DEADLINE, async {
         loop {
             let ev = rx.recv().await.expect("observer alive");
@@ -102,7 +122,8 @@ async fn browser_like_client_gets_ice_dtls_gcm_srtp_and_data_echo() {
     let peer = engine.new_peer(Arc::new(Events(tx)));
     let (ufrag, pwd) = peer.ice_credentials();
 
-    let client_cert = dtls::crypto::Certificate::generate_self_signed(vec!["client".to_owned()]).expect("cert");
+    let client_cert =
+        dtls::crypto::Certificate::generate_self_signed(vec!["client".to_owned()]).expect("cert");
     let client_fp = sha256_fingerprint(client_cert.certificate[0].as_ref());
     peer.set_remote(RemoteParams {
         ice_ufrag: CLIENT_UFRAG.to_owned(),
@@ -126,20 +147,37 @@ async fn browser_like_client_gets_ice_dtls_gcm_srtp_and_data_echo() {
 
     let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind"));
     // Garbage first: dropped and counted, the engine carries on.
-    socket.send_to(&[0xff, 1, 2, 3], server).await.expect("send");
+    socket
+        .send_to(&[0xff, 1, 2, 3], server)
+        .await
+        .expect("send");
     // A check with the wrong password is refused.
-    socket.send_to(&stun_request(&ufrag, "wrong-password-wrong", true), server).await.expect("send");
+    socket
+        .send_to(&stun_request(&ufrag, "wrong-password-wrong", true), server)
+        .await
+        .expect("send");
     // ICE: a nominating check with the right credentials.
-    socket.send_to(&stun_request(&ufrag, &pwd, true), server).await.expect("send");
+    socket
+        .send_to(&stun_request(&ufrag, &pwd, true), server)
+        .await
+        .expect("send");
     let mut buf = vec![0u8; 1500];
-    let (n, _) = timeout(DEADLINE, socket.recv_from(&mut buf)).await.expect("STUN answer").expect("recv");
+    let (n, _) = timeout(DEADLINE, socket.recv_from(&mut buf))
+        .await
+        .expect("STUN answer")
+        .expect("recv");
     let mut resp = Message::new();
     resp.raw = buf[..n].to_vec();
     resp.decode().expect("STUN response decodes");
-    stun::integrity::MessageIntegrity::new_short_term_integrity(pwd.clone()).check(&mut resp).expect("integrity");
+    stun::integrity::MessageIntegrity::new_short_term_integrity(pwd.clone())
+        .check(&mut resp)
+        .expect("integrity");
     let mut mapped = stun::xoraddr::XorMappedAddress::default();
     mapped.get_from(&resp).expect("xor-mapped-address");
-    assert_eq!(SocketAddr::new(mapped.ip, mapped.port), socket.local_addr().expect("addr"));
+    assert_eq!(
+        SocketAddr::new(mapped.ip, mapped.port),
+        socket.local_addr().expect("addr")
+    );
     next_event(&mut events, |e| matches!(e, PeerEvent::IceConnected)).await;
 
     // Client-side demux: DTLS to the DTLS stack, SRTP to the test.
@@ -176,10 +214,13 @@ async fn browser_like_client_gets_ice_dtls_gcm_srtp_and_data_echo() {
         extended_master_secret: dtls::config::ExtendedMasterSecretType::Require,
         ..Default::default()
     };
-    let dtls_conn = timeout(DEADLINE, dtls::conn::DTLSConn::new(conn, config, true, None))
-        .await
-        .expect("handshake before the deadline")
-        .expect("handshake");
+    let dtls_conn = timeout(
+        DEADLINE,
+        dtls::conn::DTLSConn::new(conn, config, true, None),
+    )
+    .await
+    .expect("handshake before the deadline")
+    .expect("handshake");
     // GCM although the client listed AES-CM first: Ianus picks GCM whenever offered.
     assert_eq!(
         dtls_conn.selected_srtpprotection_profile(),
@@ -201,14 +242,28 @@ async fn browser_like_client_gets_ice_dtls_gcm_srtp_and_data_echo() {
 
     for seq in 1..=5u16 {
         let plain = rtp(seq);
-        socket.send_to(&out.protect_rtp(&plain).expect("protect"), server).await.expect("send");
-        let echoed = timeout(DEADLINE, srtp_rx.recv()).await.expect("echo in time").expect("echo");
+        socket
+            .send_to(&out.protect_rtp(&plain).expect("protect"), server)
+            .await
+            .expect("send");
+        let echoed = timeout(DEADLINE, srtp_rx.recv())
+            .await
+            .expect("echo in time")
+            .expect("echo");
         let dec = inp.unprotect_rtp(&echoed).expect("echo authenticates");
         assert_eq!(&dec[8..12], &ECHO_SSRC.to_be_bytes());
         assert_eq!(&dec[12..], &plain[12..], "payload intact");
     }
     let ev = next_event(&mut events, |e| matches!(e, PeerEvent::Media { .. })).await;
-    assert_eq!(ev, PeerEvent::Media { stream: 0, mid: "0".into(), kind: MediaKind::Audio, receiving: true });
+    assert_eq!(
+        ev,
+        PeerEvent::Media {
+            stream: 0,
+            mid: "0".into(),
+            kind: MediaKind::Audio,
+            receiving: true
+        }
+    );
     assert_eq!(peer.counters().rtp_packets_in.load(Ordering::Relaxed), 5);
 
     // Data channel over SCTP over the same DTLS connection.
@@ -233,18 +288,29 @@ async fn browser_like_client_gets_ice_dtls_gcm_srtp_and_data_echo() {
     let dc = webrtc_data::data_channel::DataChannel::dial(
         &assoc,
         0,
-        webrtc_data::data_channel::Config { label: "JanusDataChannel".into(), ..Default::default() },
+        webrtc_data::data_channel::Config {
+            label: "JanusDataChannel".into(),
+            ..Default::default()
+        },
     )
     .await
     .expect("channel opens");
-    dc.write_data_channel(&Bytes::from_static(b"hello"), true).await.expect("write");
+    dc.write_data_channel(&Bytes::from_static(b"hello"), true)
+        .await
+        .expect("write");
     let mut rbuf = vec![0u8; 1024];
-    let (n, text) = timeout(DEADLINE, dc.read_data_channel(&mut rbuf)).await.expect("reply in time").expect("read");
+    let (n, text) = timeout(DEADLINE, dc.read_data_channel(&mut rbuf))
+        .await
+        .expect("reply in time")
+        .expect("read");
     assert!(text);
     assert_eq!(&rbuf[..n], b"echo: hello");
 
     let stats = engine.stats();
-    assert!(stats.malformed_dropped.load(Ordering::Relaxed) >= 2, "garbage and the bad check are counted");
+    assert!(
+        stats.malformed_dropped.load(Ordering::Relaxed) >= 2,
+        "garbage and the bad check are counted"
+    );
 
     // The client closes: the engine notices the DTLS close_notify and reports the peer closed.
     let _ = assoc.close().await;
@@ -257,17 +323,77 @@ async fn browser_like_client_gets_ice_dtls_gcm_srtp_and_data_echo() {
 }
 
 #[tokio::test]
-async fn dtls_from_an_unchecked_address_is_dropped() {
-    let engine = Engine::start(EngineConfig { bind_ip: "127.0.0.1".parse().expect("ip"), port: 0, ..Default::default() })
+async fn a_peer_that_stops_consent_checks_is_closed_and_counted_out() {
+    let engine = Engine::start(EngineConfig {
+        bind_ip: "127.0.0.1".parse().expect("ip"),
+        port: 0,
+        consent_timeout: Duration::from_secs(1),
+        ..EngineConfig::default()
+    })
+    .await
+    .expect("engine");
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let peer = engine.new_peer(Arc::new(Events(tx)));
+    let (ufrag, pwd) = peer.ice_credentials();
+    peer.set_remote(RemoteParams {
+        ice_ufrag: CLIENT_UFRAG.to_owned(),
+        ice_pwd: CLIENT_PWD.to_owned(),
+        fingerprint: None,
+        dtls_role: DtlsRole::Server,
+        data_channels: false,
+        streams: vec![],
+        mid_ext: None,
+        rid_ext: None,
+        repaired_rid_ext: None,
+    });
+    let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    socket
+        .send_to(&stun_request(&ufrag, &pwd, true), engine.local_addr())
         .await
-        .expect("engine");
+        .expect("send");
+    next_event(&mut events, |e| matches!(e, PeerEvent::IceConnected)).await;
+    assert_eq!(
+        engine.stats().peers_ice_connected.load(Ordering::Relaxed),
+        1
+    );
+    // The client vanishes: no more checks. Consent expires and the peer is dropped.
+    let ev = next_event(&mut events, |e| matches!(e, PeerEvent::Closed(_))).await;
+    assert_eq!(
+        ev,
+        PeerEvent::Closed(media_core::engine::CloseReason::IceFailed)
+    );
+    assert!(peer.is_closed());
+    assert_eq!(engine.stats().peers.load(Ordering::Relaxed), 0);
+    assert_eq!(
+        engine.stats().peers_ice_connected.load(Ordering::Relaxed),
+        0
+    );
+}
+
+#[tokio::test]
+async fn dtls_from_an_unchecked_address_is_dropped() {
+    let engine = Engine::start(EngineConfig {
+        bind_ip: "127.0.0.1".parse().expect("ip"),
+        port: 0,
+        ..Default::default()
+    })
+    .await
+    .expect("engine");
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     // A DTLS record header (handshake, DTLS 1.2) from nobody we know.
     let mut record = vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0];
     record.resize(60, 0);
-    socket.send_to(&record, engine.local_addr()).await.expect("send");
+    socket
+        .send_to(&record, engine.local_addr())
+        .await
+        .expect("send");
     timeout(DEADLINE, async {
-        while engine.stats().unknown_source_dropped.load(Ordering::Relaxed) == 0 {
+        while engine
+            .stats()
+            .unknown_source_dropped
+            .load(Ordering::Relaxed)
+            == 0
+        {
             tokio::task::yield_now().await;
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

@@ -33,8 +33,6 @@ pub mod validate {
         PositiveInt,
         Int,
         String,
-        Object,
-        Array,
     }
 
     impl Kind {
@@ -44,8 +42,6 @@ pub mod validate {
                 Kind::PositiveInt => "a positive integer",
                 Kind::Int => "an integer",
                 Kind::String => "a string",
-                Kind::Object => "an object",
-                Kind::Array => "an array",
             }
         }
 
@@ -55,8 +51,6 @@ pub mod validate {
                 Kind::PositiveInt => v.is_u64(),
                 Kind::Int => v.is_i64() || v.is_u64(),
                 Kind::String => v.is_string(),
-                Kind::Object => v.is_object(),
-                Kind::Array => v.is_array(),
             }
         }
     }
@@ -66,7 +60,10 @@ pub mod validate {
         for (name, kind) in fields {
             if let Some(v) = body.get(*name) {
                 if !kind.accepts(v) {
-                    return Err(format!("Invalid element type ({name} should be {})", kind.text()));
+                    return Err(format!(
+                        "Invalid element type ({name} should be {})",
+                        kind.text()
+                    ));
                 }
             }
         }

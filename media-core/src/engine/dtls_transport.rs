@@ -63,7 +63,12 @@ impl DatagramConn {
         remote: Arc<Mutex<Option<SocketAddr>>>,
         local: SocketAddr,
     ) -> Self {
-        DatagramConn { rx: tokio::sync::Mutex::new(rx), socket, remote, local }
+        DatagramConn {
+            rx: tokio::sync::Mutex::new(rx),
+            socket,
+            remote,
+            local,
+        }
     }
 
     fn remote(&self) -> Option<SocketAddr> {
@@ -185,7 +190,10 @@ pub async fn handshake(
     .map_err(|e| DtlsError::Handshake(e.to_string()))?;
 
     let state = dtls.connection_state().await;
-    let cert = state.peer_certificates.first().ok_or(DtlsError::NoCertificate)?;
+    let cert = state
+        .peer_certificates
+        .first()
+        .ok_or(DtlsError::NoCertificate)?;
     let remote_fingerprint = sha256_fingerprint(cert);
     if let Some(expected) = expected {
         if !expected.matches(cert) {
@@ -196,8 +204,12 @@ pub async fn handshake(
     let profile = match dtls.selected_srtpprotection_profile() {
         SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
         SrtpProtectionProfile::Srtp_Aead_Aes_256_Gcm => ProtectionProfile::AeadAes256Gcm,
-        SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => ProtectionProfile::Aes128CmHmacSha1_80,
-        SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_32 => ProtectionProfile::Aes128CmHmacSha1_32,
+        SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80 => {
+            ProtectionProfile::Aes128CmHmacSha1_80
+        }
+        SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_32 => {
+            ProtectionProfile::Aes128CmHmacSha1_32
+        }
         _ => return Err(DtlsError::NoSrtpProfile),
     };
     let material = state
@@ -206,5 +218,9 @@ pub async fn handshake(
         .map_err(|e| DtlsError::Export(e.to_string()))?;
     let keys = SrtpKeys::from_keying_material(profile, &material, is_client)
         .map_err(|e| DtlsError::Export(e.to_string()))?;
-    Ok(DtlsOutcome { conn: Arc::new(dtls), keys, remote_fingerprint })
+    Ok(DtlsOutcome {
+        conn: Arc::new(dtls),
+        keys,
+        remote_fingerprint,
+    })
 }

@@ -21,12 +21,12 @@ use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+pub use crate::sctp::OutgoingMessage;
 pub use dtls_transport::{DatagramConn, DtlsError, DtlsRole, DTLS_HANDSHAKE_TIMEOUT};
 pub use peer::{
-    CloseReason, DtlsState, IceState, MediaKind, MediaSink, Peer, PeerCounters, PeerEvent,
-    PeerId, PeerInfo, PeerObserver, RecvStreamParams, RemoteParams, RtpIn, SendError,
+    CloseReason, DtlsState, IceState, MediaKind, MediaSink, Peer, PeerCounters, PeerEvent, PeerId,
+    PeerInfo, PeerObserver, RecvStreamParams, RemoteParams, RtpIn, SendError,
 };
-pub use crate::sctp::OutgoingMessage;
 pub use remote::{remote_params, remote_transport, RemoteSdpError, RemoteTransport};
 
 use peer::PeerShared;
@@ -93,12 +93,31 @@ pub struct LocalCandidate {
 }
 
 pub(crate) enum Control {
-    Register { peer: Arc<PeerShared> },
-    SetRemote { peer: PeerId, params: Box<RemoteParams> },
-    RestartIce { peer: PeerId, ufrag: String, pwd: String },
-    SetSink { peer: PeerId, sink: Option<Arc<dyn MediaSink>> },
-    Close { peer: PeerId, reason: CloseReason, silent: bool },
-    DtlsDone { peer: PeerId, result: Result<crate::srtp::SrtpContext, CloseReason> },
+    Register {
+        peer: Arc<PeerShared>,
+    },
+    SetRemote {
+        peer: PeerId,
+        params: Box<RemoteParams>,
+    },
+    RestartIce {
+        peer: PeerId,
+        ufrag: String,
+        pwd: String,
+    },
+    SetSink {
+        peer: PeerId,
+        sink: Option<Arc<dyn MediaSink>>,
+    },
+    Close {
+        peer: PeerId,
+        reason: CloseReason,
+        silent: bool,
+    },
+    DtlsDone {
+        peer: PeerId,
+        result: Result<crate::srtp::SrtpContext, CloseReason>,
+    },
 }
 
 pub(crate) struct EngineShared {
@@ -124,7 +143,9 @@ impl EngineShared {
         match self.socket.try_send_to(buf, to) {
             Ok(_) => {
                 self.stats.packets_out.fetch_add(1, Ordering::Relaxed);
-                self.stats.bytes_out.fetch_add(buf.len() as u64, Ordering::Relaxed);
+                self.stats
+                    .bytes_out
+                    .fetch_add(buf.len() as u64, Ordering::Relaxed);
                 Ok(())
             }
             Err(e) => {
@@ -236,7 +257,9 @@ impl Engine {
             closed: Default::default(),
         });
         self.shared.stats.peers.fetch_add(1, Ordering::Relaxed);
-        self.shared.control(Control::Register { peer: shared.clone() });
+        self.shared.control(Control::Register {
+            peer: shared.clone(),
+        });
         Peer { shared }
     }
 }

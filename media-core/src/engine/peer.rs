@@ -112,8 +112,15 @@ pub enum PeerEvent {
     /// ICE and DTLS done, SRTP keyed: Janus's `webrtcup`.
     Connected,
     /// First packet of a received stream (`receiving: true`), or the stream went silent.
-    Media { stream: usize, mid: String, kind: MediaKind, receiving: bool },
-    DataOpen { label: String },
+    Media {
+        stream: usize,
+        mid: String,
+        kind: MediaKind,
+        receiving: bool,
+    },
+    DataOpen {
+        label: String,
+    },
     Closed(CloseReason),
 }
 
@@ -243,8 +250,18 @@ impl Peer {
 
     /// Local ICE credentials to put in our SDP.
     pub fn ice_credentials(&self) -> (String, String) {
-        let ufrag = self.shared.local_ufrag.lock().map(|g| g.clone()).unwrap_or_default();
-        let pwd = self.shared.local_pwd.lock().map(|g| g.clone()).unwrap_or_default();
+        let ufrag = self
+            .shared
+            .local_ufrag
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
+        let pwd = self
+            .shared
+            .local_pwd
+            .lock()
+            .map(|g| g.clone())
+            .unwrap_or_default();
         (ufrag, pwd)
     }
 
@@ -253,7 +270,10 @@ impl Peer {
         if let Ok(mut r) = self.shared.dtls_role.lock() {
             *r = Some(params.dtls_role);
         }
-        self.shared.engine.control(Control::SetRemote { peer: self.id(), params: Box::new(params) });
+        self.shared.engine.control(Control::SetRemote {
+            peer: self.id(),
+            params: Box::new(params),
+        });
     }
 
     /// Starts an ICE restart: new local credentials (the current path stays until the browser
@@ -279,7 +299,10 @@ impl Peer {
         if let Ok(mut d) = self.shared.data_sink.lock() {
             *d = sink.clone();
         }
-        self.shared.engine.control(Control::SetSink { peer: self.id(), sink });
+        self.shared.engine.control(Control::SetSink {
+            peer: self.id(),
+            sink,
+        });
     }
 
     /// Encrypts and sends one plain RTP packet.
@@ -292,11 +315,15 @@ impl Peer {
         };
         let c = &self.shared.counters;
         c.rtp_packets_out.fetch_add(1, Ordering::Relaxed);
-        c.rtp_bytes_out.fetch_add(packet.len() as u64, Ordering::Relaxed);
-        self.shared.engine.send_datagram(&protected, to).map_err(|_| {
-            c.send_drops.fetch_add(1, Ordering::Relaxed);
-            SendError::WouldBlock
-        })
+        c.rtp_bytes_out
+            .fetch_add(packet.len() as u64, Ordering::Relaxed);
+        self.shared
+            .engine
+            .send_datagram(&protected, to)
+            .map_err(|_| {
+                c.send_drops.fetch_add(1, Ordering::Relaxed);
+                SendError::WouldBlock
+            })
     }
 
     /// Encrypts and sends one plain RTCP compound packet.
@@ -307,25 +334,44 @@ impl Peer {
             let ctx = guard.as_mut().ok_or(SendError::NotConnected)?;
             ctx.protect_rtcp(packet).map_err(|_| SendError::Srtp)?
         };
-        self.shared.counters.rtcp_packets_out.fetch_add(1, Ordering::Relaxed);
-        self.shared.engine.send_datagram(&protected, to).map_err(|_| {
-            self.shared.counters.send_drops.fetch_add(1, Ordering::Relaxed);
-            SendError::WouldBlock
-        })
+        self.shared
+            .counters
+            .rtcp_packets_out
+            .fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .engine
+            .send_datagram(&protected, to)
+            .map_err(|_| {
+                self.shared
+                    .counters
+                    .send_drops
+                    .fetch_add(1, Ordering::Relaxed);
+                SendError::WouldBlock
+            })
     }
 
     /// Queues a data-channel message (opening the channel `label` if needed).
     pub fn send_data(&self, msg: OutgoingMessage) -> Result<(), SendError> {
-        let guard = self.shared.data_tx.lock().map_err(|_| SendError::NoDataChannel)?;
+        let guard = self
+            .shared
+            .data_tx
+            .lock()
+            .map_err(|_| SendError::NoDataChannel)?;
         let tx = guard.as_ref().ok_or(SendError::NoDataChannel)?;
         tx.try_send(msg).map_err(|e| {
-            self.shared.counters.send_drops.fetch_add(1, Ordering::Relaxed);
+            self.shared
+                .counters
+                .send_drops
+                .fetch_add(1, Ordering::Relaxed);
             match e {
                 mpsc::error::TrySendError::Full(_) => SendError::WouldBlock,
                 mpsc::error::TrySendError::Closed(_) => SendError::NoDataChannel,
             }
         })?;
-        self.shared.counters.data_out.fetch_add(1, Ordering::Relaxed);
+        self.shared
+            .counters
+            .data_out
+            .fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -356,12 +402,28 @@ impl Peer {
             selected: self.selected(),
             srtp_profile: self.shared.srtp_profile.lock().ok().and_then(|g| *g),
             local_fingerprint: self.shared.engine.fingerprint.clone(),
-            remote_fingerprint: self.shared.remote_fingerprint.lock().ok().and_then(|g| g.clone()),
-            dtls_role: self.shared.dtls_role.lock().ok().and_then(|g| *g).map(|r| match r {
-                DtlsRole::Server => "server",
-                DtlsRole::Client => "client",
-            }),
-            data_channels: self.shared.data_tx.lock().map(|g| g.is_some()).unwrap_or(false),
+            remote_fingerprint: self
+                .shared
+                .remote_fingerprint
+                .lock()
+                .ok()
+                .and_then(|g| g.clone()),
+            dtls_role: self
+                .shared
+                .dtls_role
+                .lock()
+                .ok()
+                .and_then(|g| *g)
+                .map(|r| match r {
+                    DtlsRole::Server => "server",
+                    DtlsRole::Client => "client",
+                }),
+            data_channels: self
+                .shared
+                .data_tx
+                .lock()
+                .map(|g| g.is_some())
+                .unwrap_or(false),
         }
     }
 

@@ -25,7 +25,7 @@ use super::peer::{
 };
 use super::{Control, EngineShared};
 use crate::dtls::clienthello::ClientHelloSniffer;
-use crate::ice::{IceLiteAgent, IceEvent};
+use crate::ice::{IceEvent, IceLiteAgent};
 use crate::net::demux::{classify, PacketClass};
 use crate::srtp::SrtpContext;
 
@@ -39,8 +39,13 @@ const MAX_ROUTES: usize = 32;
 const TICK: Duration = Duration::from_millis(250);
 
 enum DtlsPhase {
-    Waiting { sniffer: ClientHelloSniffer, pending: Vec<Bytes> },
-    Running { tx: mpsc::Sender<Bytes> },
+    Waiting {
+        sniffer: ClientHelloSniffer,
+        pending: Vec<Bytes>,
+    },
+    Running {
+        tx: mpsc::Sender<Bytes>,
+    },
     Closed,
 }
 
@@ -115,7 +120,11 @@ impl Receiver {
     fn handle_control(&mut self, c: Control) {
         match c {
             Control::Register { peer } => {
-                let ufrag = peer.local_ufrag.lock().map(|g| g.clone()).unwrap_or_default();
+                let ufrag = peer
+                    .local_ufrag
+                    .lock()
+                    .map(|g| g.clone())
+                    .unwrap_or_default();
                 let pwd = peer.local_pwd.lock().map(|g| g.clone()).unwrap_or_default();
                 let id = peer.id;
                 let ice = IceLiteAgent::new(ufrag.clone(), pwd, self.engine.config.consent_timeout);
@@ -127,7 +136,10 @@ impl Receiver {
                         ice,
                         remote: None,
                         addr: None,
-                        dtls: DtlsPhase::Waiting { sniffer: ClientHelloSniffer::new(), pending: Vec::new() },
+                        dtls: DtlsPhase::Waiting {
+                            sniffer: ClientHelloSniffer::new(),
+                            pending: Vec::new(),
+                        },
                         srtp_in: None,
                         sink: None,
                         routes: Vec::new(),
@@ -136,18 +148,26 @@ impl Receiver {
                 );
             }
             Control::SetRemote { peer, params } => {
-                let Some(e) = self.peers.get_mut(&peer) else { return };
-                e.ice.set_remote_credentials(&params.ice_ufrag, &params.ice_pwd);
+                let Some(e) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                e.ice
+                    .set_remote_credentials(&params.ice_ufrag, &params.ice_pwd);
                 e.routes = initial_routes(&params);
                 e.streams = params
                     .streams
                     .iter()
-                    .map(|_| StreamState { receiving: false, last_packet: None })
+                    .map(|_| StreamState {
+                        receiving: false,
+                        last_packet: None,
+                    })
                     .collect();
                 e.remote = Some(*params);
             }
             Control::RestartIce { peer, ufrag, pwd } => {
-                let Some(e) = self.peers.get_mut(&peer) else { return };
+                let Some(e) = self.peers.get_mut(&peer) else {
+                    return;
+                };
                 self.by_ufrag.retain(|_, id| *id != peer);
                 self.by_ufrag.insert(ufrag.clone(), peer);
                 e.ice.restart(ufrag, pwd);
@@ -157,22 +177,38 @@ impl Receiver {
                     e.sink = sink;
                 }
             }
-            Control::Close { peer, reason, silent } => self.close(peer, reason, silent),
+            Control::Close {
+                peer,
+                reason,
+                silent,
+            } => self.close(peer, reason, silent),
             Control::DtlsDone { peer, result } => match result {
                 Ok(ctx) => {
-                    let Some(e) = self.peers.get_mut(&peer) else { return };
+                    let Some(e) = self.peers.get_mut(&peer) else {
+                        return;
+                    };
                     e.srtp_in = Some(ctx);
-                    e.shared().dtls_state.store(DtlsState::Connected as u8, Ordering::Relaxed);
-                    self.engine.stats.peers_dtls_connected.fetch_add(1, Ordering::Relaxed);
+                    e.shared()
+                        .dtls_state
+                        .store(DtlsState::Connected as u8, Ordering::Relaxed);
+                    self.engine
+                        .stats
+                        .peers_dtls_connected
+                        .fetch_add(1, Ordering::Relaxed);
                     let p = e.peer.clone();
                     p.shared.observer.on_event(&p, PeerEvent::Connected);
                 }
                 Err(reason) => {
                     if matches!(reason, CloseReason::DtlsError(_) | CloseReason::DtlsTimeout) {
-                        self.engine.stats.dtls_failures.fetch_add(1, Ordering::Relaxed);
+                        self.engine
+                            .stats
+                            .dtls_failures
+                            .fetch_add(1, Ordering::Relaxed);
                     }
                     if let Some(e) = self.peers.get(&peer) {
-                        e.shared().dtls_state.store(DtlsState::Failed as u8, Ordering::Relaxed);
+                        e.shared()
+                            .dtls_state
+                            .store(DtlsState::Failed as u8, Ordering::Relaxed);
                     }
                     self.close(peer, reason, false)
                 }
@@ -181,20 +217,32 @@ impl Receiver {
     }
 
     fn close(&mut self, peer: PeerId, reason: CloseReason, silent: bool) {
-        let Some(mut e) = self.peers.remove(&peer) else { return };
+        let Some(mut e) = self.peers.remove(&peer) else {
+            return;
+        };
         self.by_ufrag.retain(|_, id| *id != peer);
         self.by_addr.retain(|_, id| *id != peer);
         e.dtls = DtlsPhase::Closed;
         let shared = e.shared().clone();
         shared.closed.store(true, Ordering::Release);
         if shared.ice_state.load(Ordering::Relaxed) == IceState::Connected as u8 {
-            self.engine.stats.peers_ice_connected.fetch_sub(1, Ordering::Relaxed);
+            self.engine
+                .stats
+                .peers_ice_connected
+                .fetch_sub(1, Ordering::Relaxed);
         }
         if shared.dtls_state.load(Ordering::Relaxed) == DtlsState::Connected as u8 {
-            self.engine.stats.peers_dtls_connected.fetch_sub(1, Ordering::Relaxed);
+            self.engine
+                .stats
+                .peers_dtls_connected
+                .fetch_sub(1, Ordering::Relaxed);
         }
-        shared.ice_state.store(IceState::Closed as u8, Ordering::Relaxed);
-        shared.dtls_state.store(DtlsState::Closed as u8, Ordering::Relaxed);
+        shared
+            .ice_state
+            .store(IceState::Closed as u8, Ordering::Relaxed);
+        shared
+            .dtls_state
+            .store(DtlsState::Closed as u8, Ordering::Relaxed);
         if let Ok(mut s) = shared.selected.lock() {
             *s = None;
         }
@@ -224,10 +272,18 @@ impl Receiver {
                 continue;
             }
             for (i, s) in e.streams.iter_mut().enumerate() {
-                if s.receiving && s.last_packet.is_some_and(|t| now.duration_since(t) >= no_media) {
+                if s.receiving
+                    && s.last_packet
+                        .is_some_and(|t| now.duration_since(t) >= no_media)
+                {
                     s.receiving = false;
                     if let Some(r) = e.remote.as_ref().and_then(|r| r.streams.get(i)) {
-                        let ev = PeerEvent::Media { stream: i, mid: r.mid.clone(), kind: r.kind, receiving: false };
+                        let ev = PeerEvent::Media {
+                            stream: i,
+                            mid: r.mid.clone(),
+                            kind: r.kind,
+                            receiving: false,
+                        };
                         e.peer.shared.observer.on_event(&e.peer, ev);
                     }
                 }
@@ -245,7 +301,10 @@ impl Receiver {
             PacketClass::Rtp => self.handle_srtp(now, from, data, false),
             PacketClass::Rtcp => self.handle_srtp(now, from, data, true),
             _ => {
-                self.engine.stats.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+                self.engine
+                    .stats
+                    .malformed_dropped
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }
@@ -255,11 +314,16 @@ impl Receiver {
         let id = match crate::ice::local_ufrag(data).and_then(|u| self.by_ufrag.get(u)) {
             Some(id) => *id,
             None => {
-                self.engine.stats.unknown_source_dropped.fetch_add(1, Ordering::Relaxed);
+                self.engine
+                    .stats
+                    .unknown_source_dropped
+                    .fetch_add(1, Ordering::Relaxed);
                 return;
             }
         };
-        let Some(e) = self.peers.get_mut(&id) else { return };
+        let Some(e) = self.peers.get_mut(&id) else {
+            return;
+        };
         self.stun_out.clear();
         match e.ice.handle_stun(now, from, data, &mut self.stun_out) {
             Ok(reply) => {
@@ -269,7 +333,10 @@ impl Receiver {
             }
             Err(err) => {
                 tracing::trace!("STUN from {from} refused: {err}");
-                self.engine.stats.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+                self.engine
+                    .stats
+                    .malformed_dropped
+                    .fetch_add(1, Ordering::Relaxed);
                 return;
             }
         }
@@ -292,23 +359,41 @@ impl Receiver {
                 _ => {}
             }
         }
-        if became_connected && e.shared().ice_state.load(Ordering::Relaxed) != IceState::Connected as u8 {
-            e.shared().ice_state.store(IceState::Connected as u8, Ordering::Relaxed);
-            self.engine.stats.peers_ice_connected.fetch_add(1, Ordering::Relaxed);
+        if became_connected
+            && e.shared().ice_state.load(Ordering::Relaxed) != IceState::Connected as u8
+        {
+            e.shared()
+                .ice_state
+                .store(IceState::Connected as u8, Ordering::Relaxed);
+            self.engine
+                .stats
+                .peers_ice_connected
+                .fetch_add(1, Ordering::Relaxed);
             let p = e.peer.clone();
             p.shared.observer.on_event(&p, PeerEvent::IceConnected);
             // As DTLS client we speak first, once a path is nominated.
-            let client = e.remote.as_ref().is_some_and(|r| r.dtls_role == DtlsRole::Client);
+            let client = e
+                .remote
+                .as_ref()
+                .is_some_and(|r| r.dtls_role == DtlsRole::Client);
             if client && matches!(e.dtls, DtlsPhase::Waiting { .. }) {
                 let pending = match std::mem::replace(&mut e.dtls, DtlsPhase::Closed) {
                     DtlsPhase::Waiting { pending, .. } => pending,
                     _ => Vec::new(),
                 };
-                let tx = start_dtls(&self.engine, e, DtlsRole::Client, dtls_transport::srtp_profiles(false), pending);
+                let tx = start_dtls(
+                    &self.engine,
+                    e,
+                    DtlsRole::Client,
+                    dtls_transport::srtp_profiles(false),
+                    pending,
+                );
                 e.dtls = DtlsPhase::Running { tx };
             }
         } else if e.shared().ice_state.load(Ordering::Relaxed) == IceState::New as u8 {
-            e.shared().ice_state.store(IceState::Checking as u8, Ordering::Relaxed);
+            e.shared()
+                .ice_state
+                .store(IceState::Checking as u8, Ordering::Relaxed);
         }
     }
 
@@ -316,25 +401,38 @@ impl Receiver {
         self.engine.stats.dtls_in.fetch_add(1, Ordering::Relaxed);
         let Some(id) = self.by_addr.get(&from).copied() else {
             // DTLS only from an address that passed an authenticated ICE check.
-            self.engine.stats.unknown_source_dropped.fetch_add(1, Ordering::Relaxed);
+            self.engine
+                .stats
+                .unknown_source_dropped
+                .fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let Some(e) = self.peers.get_mut(&id) else { return };
+        let Some(e) = self.peers.get_mut(&id) else {
+            return;
+        };
         let datagram = Bytes::copy_from_slice(data);
         match &mut e.dtls {
             DtlsPhase::Running { tx } => {
                 if tx.try_send(datagram).is_err() {
-                    self.engine.stats.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+                    self.engine
+                        .stats
+                        .malformed_dropped
+                        .fetch_add(1, Ordering::Relaxed);
                 }
             }
             DtlsPhase::Closed => {}
             DtlsPhase::Waiting { sniffer, pending } => {
                 if pending.len() >= MAX_PENDING_DTLS {
-                    self.engine.stats.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+                    self.engine
+                        .stats
+                        .malformed_dropped
+                        .fetch_add(1, Ordering::Relaxed);
                     return;
                 }
                 pending.push(datagram);
-                let Some(remote) = e.remote.as_ref() else { return };
+                let Some(remote) = e.remote.as_ref() else {
+                    return;
+                };
                 if remote.dtls_role != DtlsRole::Server {
                     return;
                 }
@@ -349,7 +447,13 @@ impl Receiver {
                     Ok(Some(hello)) => {
                         let gcm = hello.offers_aes_128_gcm();
                         let pending = std::mem::take(pending);
-                        let tx = start_dtls(&self.engine, e, DtlsRole::Server, dtls_transport::srtp_profiles(gcm), pending);
+                        let tx = start_dtls(
+                            &self.engine,
+                            e,
+                            DtlsRole::Server,
+                            dtls_transport::srtp_profiles(gcm),
+                            pending,
+                        );
                         e.dtls = DtlsPhase::Running { tx };
                     }
                     Ok(None) => {}
@@ -357,7 +461,13 @@ impl Receiver {
                         tracing::debug!("unparsable ClientHello from {from}: {err}");
                         // Let the DTLS stack judge it: offer both profiles.
                         let pending = std::mem::take(pending);
-                        let tx = start_dtls(&self.engine, e, DtlsRole::Server, dtls_transport::srtp_profiles(false), pending);
+                        let tx = start_dtls(
+                            &self.engine,
+                            e,
+                            DtlsRole::Server,
+                            dtls_transport::srtp_profiles(false),
+                            pending,
+                        );
                         e.dtls = DtlsPhase::Running { tx };
                     }
                 }
@@ -371,7 +481,9 @@ impl Receiver {
             stats.unknown_source_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let Some(e) = self.peers.get_mut(&id) else { return };
+        let Some(e) = self.peers.get_mut(&id) else {
+            return;
+        };
         let Some(ctx) = e.srtp_in.as_mut() else {
             stats.malformed_dropped.fetch_add(1, Ordering::Relaxed);
             return;
@@ -402,12 +514,16 @@ impl Receiver {
                 return;
             }
         };
-        let Some(remote) = e.remote.as_ref() else { return };
+        let Some(remote) = e.remote.as_ref() else {
+            return;
+        };
         let Some(route) = route_packet(&mut e.routes, remote, &plain) else {
             stats.malformed_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let Some(params) = remote.streams.get(route.stream) else { return };
+        let Some(params) = remote.streams.get(route.stream) else {
+            return;
+        };
         let kind = params.kind;
         let len = plain.len() as u64;
         stats.rtp_packets_in.fetch_add(1, Ordering::Relaxed);
@@ -432,7 +548,12 @@ impl Receiver {
             s.last_packet = Some(now);
             if !s.receiving {
                 s.receiving = true;
-                let ev = PeerEvent::Media { stream: route.stream, mid: params.mid.clone(), kind, receiving: true };
+                let ev = PeerEvent::Media {
+                    stream: route.stream,
+                    mid: params.mid.clone(),
+                    kind,
+                    receiving: true,
+                };
                 e.peer.shared.observer.on_event(&e.peer, ev);
             }
         }
@@ -445,7 +566,15 @@ impl Receiver {
             plain
         };
         if let Some(sink) = &e.sink {
-            sink.on_rtp(&e.peer, RtpIn { stream: route.stream, kind, layer: route.layer, packet });
+            sink.on_rtp(
+                &e.peer,
+                RtpIn {
+                    stream: route.stream,
+                    kind,
+                    layer: route.layer,
+                    packet,
+                },
+            );
         }
     }
 }
@@ -463,8 +592,15 @@ fn start_dtls(
         let _ = tx.try_send(d);
     }
     let shared = e.peer.shared.clone();
-    shared.dtls_state.store(DtlsState::Trying as u8, Ordering::Relaxed);
-    let conn = Arc::new(DatagramConn::new(rx, engine.socket.clone(), shared.selected.clone(), engine.local_addr));
+    shared
+        .dtls_state
+        .store(DtlsState::Trying as u8, Ordering::Relaxed);
+    let conn = Arc::new(DatagramConn::new(
+        rx,
+        engine.socket.clone(),
+        shared.selected.clone(),
+        engine.local_addr,
+    ));
     let expected = e.remote.as_ref().and_then(|r| r.fingerprint.clone());
     let data_channels = e.remote.as_ref().is_some_and(|r| r.data_channels);
     let certificate = engine.certificate.clone();
@@ -480,11 +616,17 @@ fn start_dtls(
                     dtls_transport::DtlsError::Timeout => CloseReason::DtlsTimeout,
                     other => CloseReason::DtlsError(other.to_string()),
                 };
-                engine.control(Control::DtlsDone { peer: peer.id(), result: Err(reason) });
+                engine.control(Control::DtlsDone {
+                    peer: peer.id(),
+                    result: Err(reason),
+                });
                 return;
             }
         };
-        let (inbound, outbound) = match (SrtpContext::inbound(&outcome.keys), SrtpContext::outbound(&outcome.keys)) {
+        let (inbound, outbound) = match (
+            SrtpContext::inbound(&outcome.keys),
+            SrtpContext::outbound(&outcome.keys),
+        ) {
             (Ok(i), Ok(o)) => (i, o),
             _ => {
                 engine.control(Control::DtlsDone {
@@ -503,7 +645,10 @@ fn start_dtls(
         if let Ok(mut s) = peer.shared.srtp_out.lock() {
             *s = Some(outbound);
         }
-        engine.control(Control::DtlsDone { peer: peer.id(), result: Ok(inbound) });
+        engine.control(Control::DtlsDone {
+            peer: peer.id(),
+            result: Ok(inbound),
+        });
         let dtls: Arc<dyn webrtc_util::Conn + Send + Sync> = outcome.conn.clone();
         if data_channels {
             let (data_tx, data_rx) = mpsc::channel(crate::sctp::DATA_SEND_QUEUE);
@@ -519,7 +664,11 @@ fn start_dtls(
             while outcome.conn.read(&mut buf, None).await.is_ok() {}
         }
         if !peer.is_closed() {
-            engine.control(Control::Close { peer: peer.id(), reason: CloseReason::DtlsAlert, silent: false });
+            engine.control(Control::Close {
+                peer: peer.id(),
+                reason: CloseReason::DtlsAlert,
+                silent: false,
+            });
         }
     });
     tx
@@ -529,9 +678,16 @@ fn start_dtls(
 fn data_event(peer: &Peer, ev: crate::sctp::DataEvent) {
     match ev {
         crate::sctp::DataEvent::Open { label, .. } => {
-            peer.shared.observer.on_event(peer, PeerEvent::DataOpen { label });
+            peer.shared
+                .observer
+                .on_event(peer, PeerEvent::DataOpen { label });
         }
-        crate::sctp::DataEvent::Message { label, protocol, data, text } => {
+        crate::sctp::DataEvent::Message {
+            label,
+            protocol,
+            data,
+            text,
+        } => {
             peer.shared.counters.data_in.fetch_add(1, Ordering::Relaxed);
             if let Ok(sink) = peer.shared.data_sink.lock() {
                 if let Some(sink) = sink.as_ref() {
@@ -550,7 +706,12 @@ fn initial_routes(params: &RemoteParams) -> Vec<Route> {
         for ssrc in &s.ssrcs {
             if routes.len() < MAX_ROUTES {
                 // Whether a packet is RTX is decided by its payload type at routing time.
-                routes.push(Route { ssrc: *ssrc, stream, layer: 0, rtx: false });
+                routes.push(Route {
+                    ssrc: *ssrc,
+                    stream,
+                    layer: 0,
+                    rtx: false,
+                });
             }
         }
     }
@@ -564,17 +725,22 @@ fn route_packet(routes: &mut Vec<Route>, remote: &RemoteParams, packet: &[u8]) -
     let pt = view.payload_type();
     if let Some(r) = routes.iter().find(|r| r.ssrc == ssrc) {
         let mut r = *r;
-        r.rtx = remote.streams.get(r.stream).is_some_and(|s| s.rtx_pts.iter().any(|(rtx, _)| *rtx == pt));
+        r.rtx = remote
+            .streams
+            .get(r.stream)
+            .is_some_and(|s| s.rtx_pts.iter().any(|(rtx, _)| *rtx == pt));
         return Some(r);
     }
     // Learn: mid extension first, then a unique m-line carrying this payload type.
-    let by_mid = remote.mid_ext.and_then(|id| view.extension(id)).and_then(|mid| {
-        remote.streams.iter().position(|s| s.mid.as_bytes() == mid)
-    });
+    let by_mid = remote
+        .mid_ext
+        .and_then(|id| view.extension(id))
+        .and_then(|mid| remote.streams.iter().position(|s| s.mid.as_bytes() == mid));
     let stream = by_mid.or_else(|| {
-        let mut it = remote.streams.iter().enumerate().filter(|(_, s)| {
-            s.pts.contains(&pt) || s.rtx_pts.iter().any(|(rtx, _)| *rtx == pt)
-        });
+        let mut it =
+            remote.streams.iter().enumerate().filter(|(_, s)| {
+                s.pts.contains(&pt) || s.rtx_pts.iter().any(|(rtx, _)| *rtx == pt)
+            });
         let first = it.next()?;
         if it.next().is_some() {
             None
@@ -584,12 +750,21 @@ fn route_packet(routes: &mut Vec<Route>, remote: &RemoteParams, packet: &[u8]) -
     })?;
     let s = remote.streams.get(stream)?;
     let rtx = s.rtx_pts.iter().any(|(rtx, _)| *rtx == pt);
-    let rid_ext = if rtx { remote.repaired_rid_ext } else { remote.rid_ext };
+    let rid_ext = if rtx {
+        remote.repaired_rid_ext
+    } else {
+        remote.rid_ext
+    };
     let layer = rid_ext
         .and_then(|id| view.extension(id))
         .and_then(|rid| s.rids.iter().position(|r| r.as_bytes() == rid))
         .unwrap_or(0) as u8;
-    let route = Route { ssrc, stream, layer, rtx };
+    let route = Route {
+        ssrc,
+        stream,
+        layer,
+        rtx,
+    };
     if routes.len() < MAX_ROUTES {
         routes.push(route);
     }
@@ -599,7 +774,11 @@ fn route_packet(routes: &mut Vec<Route>, remote: &RemoteParams, packet: &[u8]) -
 /// RFC 4588 §4: restores the original packet from an RTX packet (OSN, apt payload type).
 fn unwrap_rtx(packet: &Bytes, params: &super::peer::RecvStreamParams) -> Option<Bytes> {
     let view = crate::rtp::RtpView::try_parse(packet).ok()?;
-    let apt = params.rtx_pts.iter().find(|(rtx, _)| *rtx == view.payload_type())?.1;
+    let apt = params
+        .rtx_pts
+        .iter()
+        .find(|(rtx, _)| *rtx == view.payload_type())?
+        .1;
     crate::rtp::rtx::unwrap(packet, apt)
 }
 

@@ -6,7 +6,9 @@
 use super::dtls_transport::DtlsRole;
 use super::peer::{MediaKind, RecvStreamParams, RemoteParams};
 use crate::dtls::fingerprint::Fingerprint;
-use crate::sdp::{Codec, MediaKind as SdpKind, RidDirection, RtpExtension, SessionDescription, Setup};
+use crate::sdp::{
+    Codec, MediaKind as SdpKind, RidDirection, RtpExtension, SessionDescription, Setup,
+};
 
 /// Most recv streams a PeerConnection may declare (m-lines are bounded by the SDP parser too).
 pub const MAX_STREAMS: usize = 64;
@@ -39,9 +41,14 @@ pub fn remote_transport(sd: &SessionDescription) -> Result<RemoteTransport, Remo
         return Err(RemoteSdpError::MissingIce);
     };
     let fp = t.fingerprint.ok_or(RemoteSdpError::MissingFingerprint)?;
-    let fingerprint =
-        Fingerprint::parse(&format!("{} {}", fp.hash, fp.value)).map_err(|_| RemoteSdpError::MissingFingerprint)?;
-    Ok(RemoteTransport { ice_ufrag: ufrag.to_owned(), ice_pwd: pwd.to_owned(), fingerprint, setup: t.setup })
+    let fingerprint = Fingerprint::parse(&format!("{} {}", fp.hash, fp.value))
+        .map_err(|_| RemoteSdpError::MissingFingerprint)?;
+    Ok(RemoteTransport {
+        ice_ufrag: ufrag.to_owned(),
+        ice_pwd: pwd.to_owned(),
+        fingerprint,
+        setup: t.setup,
+    })
 }
 
 /// The simulcast layers a section sends, lowest quality first (layer 0 = lowest).
@@ -49,8 +56,18 @@ pub fn remote_transport(sd: &SessionDescription) -> Result<RemoteTransport, Remo
 /// Janus's rule: rids are listed highest first unless the client said `rid_order: "lmh"`.
 fn send_rids(m: &crate::sdp::MediaSection, low_first: bool) -> Vec<String> {
     let mut rids: Vec<String> = match &m.simulcast {
-        Some(sim) if !sim.send.is_empty() => sim.send.iter().filter_map(|alts| alts.first()).map(|r| r.rid.clone()).collect(),
-        _ => m.rids.iter().filter(|r| r.direction == RidDirection::Send).map(|r| r.id.clone()).collect(),
+        Some(sim) if !sim.send.is_empty() => sim
+            .send
+            .iter()
+            .filter_map(|alts| alts.first())
+            .map(|r| r.rid.clone())
+            .collect(),
+        _ => m
+            .rids
+            .iter()
+            .filter(|r| r.direction == RidDirection::Send)
+            .map(|r| r.id.clone())
+            .collect(),
     };
     if !low_first {
         rids.reverse();
@@ -68,8 +85,17 @@ pub fn remote_params(
 ) -> RemoteParams {
     let mut streams = Vec::new();
     let (mut mid_ext, mut rid_ext, mut repaired_rid_ext) = (None, None, None);
-    for m in sd.media.iter().filter(|m| m.kind.is_rtp()).take(MAX_STREAMS) {
-        let kind = if m.kind == SdpKind::Video { MediaKind::Video } else { MediaKind::Audio };
+    for m in sd
+        .media
+        .iter()
+        .filter(|m| m.kind.is_rtp())
+        .take(MAX_STREAMS)
+    {
+        let kind = if m.kind == SdpKind::Video {
+            MediaKind::Video
+        } else {
+            MediaKind::Audio
+        };
         // Media SSRCs first: with `ssrc-group:FID a b`, `b` repairs `a`.
         let mut ssrcs = m.ssrc_ids();
         if let Some(sim) = m.ssrc_group("SIM") {
@@ -88,7 +114,10 @@ pub fn remote_params(
             ssrcs,
             rids: send_rids(m, low_first),
             rtx_pts: m.rtx_map().collect(),
-            pts: m.pts().filter(|pt| m.payload(*pt).is_none_or(|p| p.codec() != Codec::Rtx)).collect(),
+            pts: m
+                .pts()
+                .filter(|pt| m.payload(*pt).is_none_or(|p| p.codec() != Codec::Rtx))
+                .collect(),
         });
     }
     RemoteParams {

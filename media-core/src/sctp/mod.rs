@@ -39,7 +39,12 @@ pub enum DataEvent {
     /// A channel is open (opened by either side).
     Open { label: String, protocol: String },
     /// A message arrived.
-    Message { label: String, protocol: String, data: Bytes, text: bool },
+    Message {
+        label: String,
+        protocol: String,
+        data: Bytes,
+        text: bool,
+    },
     /// The association ended.
     Closed,
 }
@@ -55,7 +60,10 @@ pub async fn run_association(
 ) {
     // The crates never tell the association's owner that the DTLS connection closed (the
     // accept queue just stays open), so watch the connection's reads ourselves.
-    let watched = Arc::new(ClosingConn { inner: conn, closed: tokio::sync::Notify::new() });
+    let watched = Arc::new(ClosingConn {
+        inner: conn,
+        closed: tokio::sync::Notify::new(),
+    });
     let config = AssociationConfig {
         net_conn: watched.clone(),
         max_receive_buffer_size: 0,
@@ -83,7 +91,10 @@ pub async fn run_association(
     let accept_task = tokio::spawn(async move {
         let mut existing: Vec<DataChannel> = Vec::new();
         loop {
-            let config = ChannelConfig { max_message_size: MAX_MESSAGE_SIZE, ..Default::default() };
+            let config = ChannelConfig {
+                max_message_size: MAX_MESSAGE_SIZE,
+                ..Default::default()
+            };
             match DataChannel::accept(&accept_assoc, config, &existing).await {
                 Ok(dc) => {
                     existing.push(dc.clone());
@@ -203,7 +214,10 @@ impl Conn for ClosingConn {
         r
     }
 
-    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, std::net::SocketAddr)> {
+    async fn recv_from(
+        &self,
+        buf: &mut [u8],
+    ) -> webrtc_util::Result<(usize, std::net::SocketAddr)> {
         let r = self.inner.recv_from(buf).await;
         if r.is_err() {
             self.closed.notify_one();
@@ -215,7 +229,11 @@ impl Conn for ClosingConn {
         self.inner.send(buf).await
     }
 
-    async fn send_to(&self, buf: &[u8], target: std::net::SocketAddr) -> webrtc_util::Result<usize> {
+    async fn send_to(
+        &self,
+        buf: &[u8],
+        target: std::net::SocketAddr,
+    ) -> webrtc_util::Result<usize> {
         self.inner.send_to(buf, target).await
     }
 

@@ -150,7 +150,11 @@ impl SrtpContext {
             Some(srtp_replay_protection(SRTP_REPLAY_WINDOW)),
             Some(srtcp_replay_protection(SRTCP_REPLAY_WINDOW)),
         )?;
-        Ok(SrtpContext { ctx, rtp_ssrcs: SsrcSet::default(), rtcp_ssrcs: SsrcSet::default() })
+        Ok(SrtpContext {
+            ctx,
+            rtp_ssrcs: SsrcSet::default(),
+            rtcp_ssrcs: SsrcSet::default(),
+        })
     }
 
     /// Decrypts and authenticates an SRTP packet; the result is the plain RTP packet.
@@ -200,7 +204,9 @@ fn rtp_ssrc(packet: &[u8]) -> Option<u32> {
     if packet.len() < MIN_SRTP_LEN {
         return None;
     }
-    Some(u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]))
+    Some(u32::from_be_bytes([
+        packet[8], packet[9], packet[10], packet[11],
+    ]))
 }
 
 #[cfg(test)]
@@ -226,7 +232,10 @@ mod tests {
 
     #[test]
     fn client_and_server_keys_interoperate_for_both_profiles() {
-        for profile in [ProtectionProfile::AeadAes128Gcm, ProtectionProfile::Aes128CmHmacSha1_80] {
+        for profile in [
+            ProtectionProfile::AeadAes128Gcm,
+            ProtectionProfile::Aes128CmHmacSha1_80,
+        ] {
             let (client, server) = keys(profile);
             let mut tx = SrtpContext::outbound(&client).expect("ctx");
             let mut rx = SrtpContext::inbound(&server).expect("ctx");
@@ -262,7 +271,10 @@ mod tests {
         }
         let mut tx2 = SrtpContext::outbound(&client).expect("ctx");
         let enc = tx2.protect_rtp(&rtp(9999, 1)).expect("protect");
-        assert!(matches!(rx.unprotect_rtp(&enc), Err(SrtpError::TooManySsrcs)));
+        assert!(matches!(
+            rx.unprotect_rtp(&enc),
+            Err(SrtpError::TooManySsrcs)
+        ));
     }
 
     #[test]

@@ -53,12 +53,23 @@ struct SimulcastRelay {
 
 impl SimulcastRelay {
     fn new() -> Self {
-        SimulcastRelay { current: None, seq: SeqRewriter::new(), ts: TsRewriter::new(90_000) }
+        SimulcastRelay {
+            current: None,
+            seq: SeqRewriter::new(),
+            ts: TsRewriter::new(90_000),
+        }
     }
 
     /// Rewrites `packet` if its layer is the one relayed (switching to `target` on a keyframe);
     /// `None` = do not send it; `Some(true)` = sent, and the relayed layer just changed.
-    fn relay(&mut self, packet: &mut [u8], codec: Codec, layer: u8, target: u8, now: std::time::Instant) -> Option<bool> {
+    fn relay(
+        &mut self,
+        packet: &mut [u8],
+        codec: Codec,
+        layer: u8,
+        target: u8,
+        now: std::time::Instant,
+    ) -> Option<bool> {
         let view = RtpView::try_parse(packet).ok()?;
         let mut switched = false;
         if self.current != Some(layer) {
@@ -79,7 +90,6 @@ impl SimulcastRelay {
         Some(switched)
     }
 }
-
 
 /// Per-handle state; it is also the peer's media sink.
 struct EchoSession {
@@ -103,7 +113,12 @@ pub struct EchoTest {
 
 impl EchoTest {
     pub fn new(host: Arc<MediaHost>) -> Arc<EchoTest> {
-        Arc::new_cyclic(|me| EchoTest { me: me.clone(), host, events: OnceLock::new(), sessions: DashMap::new() })
+        Arc::new_cyclic(|me| EchoTest {
+            me: me.clone(),
+            host,
+            events: OnceLock::new(),
+            sessions: DashMap::new(),
+        })
     }
 
     fn push(&self, handle: HandleId, transaction: Option<String>, data: Value, jsep: Option<Jsep>) {
@@ -115,12 +130,19 @@ impl EchoTest {
     }
 
     fn error(&self, handle: HandleId, transaction: String, code: u16, text: String) {
-        self.push(handle, Some(transaction), json!({"echotest":"event","error_code":code,"error":text}), None);
+        self.push(
+            handle,
+            Some(transaction),
+            json!({"echotest":"event","error_code":code,"error":text}),
+            None,
+        );
     }
 
     /// The asynchronous part of `handle_message` (Janus runs it on the plugin's thread).
     fn process(&self, handle: HandleId, transaction: String, body: Value, jsep: Option<Jsep>) {
-        let Some(session) = self.sessions.get(&handle).map(|s| s.clone()) else { return };
+        let Some(session) = self.sessions.get(&handle).map(|s| s.clone()) else {
+            return;
+        };
         if !body.is_object() {
             self.error(handle, transaction, 412, "JSON error: not an object".into());
             return;
@@ -148,11 +170,28 @@ impl EchoTest {
             return;
         }
         let known = [
-            "audio", "video", "bitrate", "substream", "temporal", "fallback", "record", "filename",
-            "audiocodec", "videocodec", "videoprofile", "opusred", "min_delay", "max_delay",
+            "audio",
+            "video",
+            "bitrate",
+            "substream",
+            "temporal",
+            "fallback",
+            "record",
+            "filename",
+            "audiocodec",
+            "videocodec",
+            "videoprofile",
+            "opusred",
+            "min_delay",
+            "max_delay",
         ];
         if jsep.is_none() && !known.iter().any(|k| body.get(*k).is_some()) {
-            self.error(handle, transaction, ERROR_INVALID_ELEMENT, "Message error: no supported attributes found".into());
+            self.error(
+                handle,
+                transaction,
+                ERROR_INVALID_ELEMENT,
+                "Message error: no supported attributes found".into(),
+            );
             return;
         }
         for key in ["substream", "temporal"] {
@@ -179,7 +218,9 @@ impl EchoTest {
             }
         }
         if let Some(b) = body.get("bitrate").and_then(Value::as_u64) {
-            session.bitrate.store(b.min(u64::from(u32::MAX)) as u32, Ordering::Relaxed);
+            session
+                .bitrate
+                .store(b.min(u64::from(u32::MAX)) as u32, Ordering::Relaxed);
             if let Some(p) = &peer {
                 session.send_remb(p);
             }
@@ -210,19 +251,35 @@ impl EchoTest {
                 }
             }
         }
-        self.push(handle, Some(transaction), json!({"echotest":"event","result":"ok"}), answer);
+        self.push(
+            handle,
+            Some(transaction),
+            json!({"echotest":"event","result":"ok"}),
+            answer,
+        );
         if let Some(ev) = layer_event {
             self.push(handle, None, ev, None);
         }
     }
 
     fn answer(&self, session: &EchoSession, body: &Value, offer: &Jsep) -> Result<Jsep, String> {
-        let sd = SessionDescription::parse(&offer.sdp).map_err(|e| format!("Error parsing offer: {e}"))?;
-        let mut opts = AnswerOptions { sendonly_becomes_inactive: true, ..AnswerOptions::default() };
-        if let Some(c) = body.get("audiocodec").and_then(Value::as_str).and_then(Codec::from_janus_name) {
+        let sd = SessionDescription::parse(&offer.sdp)
+            .map_err(|e| format!("Error parsing offer: {e}"))?;
+        let mut opts = AnswerOptions {
+            sendonly_becomes_inactive: true,
+            ..AnswerOptions::default()
+        };
+        if let Some(c) = body
+            .get("audiocodec")
+            .and_then(Value::as_str)
+            .and_then(Codec::from_janus_name)
+        {
             opts.audio_codecs = vec![c];
         }
-        let video_codec = body.get("videocodec").and_then(Value::as_str).and_then(Codec::from_janus_name);
+        let video_codec = body
+            .get("videocodec")
+            .and_then(Value::as_str)
+            .and_then(Codec::from_janus_name);
         if let Some(c) = video_codec {
             opts.video_codecs = vec![c];
         }
@@ -238,11 +295,19 @@ impl EchoTest {
             .simulcast
             .as_ref()
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|s| s.get("mindex").and_then(Value::as_u64)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.get("mindex").and_then(Value::as_u64))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut streams = Vec::new();
         for (mindex, m) in sd.media.iter().enumerate().filter(|(_, m)| m.kind.is_rtp()) {
-            let kind = if m.kind == SdpKind::Video { MediaKind::Video } else { MediaKind::Audio };
+            let kind = if m.kind == SdpKind::Video {
+                MediaKind::Video
+            } else {
+                MediaKind::Audio
+            };
             let local_ssrc = random_ssrc();
             opts.local.push(LocalMedia {
                 mid: m.mid.clone().unwrap_or_else(|| mindex.to_string()),
@@ -263,7 +328,11 @@ impl EchoTest {
         // The codec each m-line ended up with (keyframe detection depends on it).
         let rtp_sections = answer.media.iter().filter(|m| m.kind.is_rtp());
         for (stream, m) in streams.iter_mut().zip(rtp_sections) {
-            stream.codec = m.formats_in_order().next().map(|p| p.codec()).unwrap_or(Codec::Other);
+            stream.codec = m
+                .formats_in_order()
+                .next()
+                .map(|p| p.codec())
+                .unwrap_or(Codec::Other);
         }
         if let Ok(mut s) = session.streams.lock() {
             *s = Arc::new(streams);
@@ -294,7 +363,9 @@ impl EchoSession {
     }
 
     fn request_keyframe(&self, peer: &Peer) {
-        let Ok(streams) = self.streams.lock().map(|s| s.clone()) else { return };
+        let Ok(streams) = self.streams.lock().map(|s| s.clone()) else {
+            return;
+        };
         let mut buf = Vec::with_capacity(64);
         for s in streams.iter().filter(|s| s.kind == MediaKind::Video) {
             let remote = s.remote_ssrc.load(Ordering::Relaxed);
@@ -307,7 +378,9 @@ impl EchoSession {
     }
 
     fn send_remb(&self, peer: &Peer) {
-        let Ok(streams) = self.streams.lock().map(|s| s.clone()) else { return };
+        let Ok(streams) = self.streams.lock().map(|s| s.clone()) else {
+            return;
+        };
         let bitrate = match self.bitrate.load(Ordering::Relaxed) {
             0 => NO_LIMIT_BITRATE,
             b => b,
@@ -332,13 +405,16 @@ impl MediaSink for EchoSession {
             MediaKind::Audio => self.audio.load(Ordering::Relaxed),
             MediaKind::Video => self.video.load(Ordering::Relaxed),
         };
-        let Some((streams, i)) = self.stream_by_index(rtp.stream) else { return };
+        let Some((streams, i)) = self.stream_by_index(rtp.stream) else {
+            return;
+        };
         let s = &streams[i];
         let len = rtp.packet.len();
         if len < 12 || len > MAX_RTP {
             return;
         }
-        let ssrc = u32::from_be_bytes([rtp.packet[8], rtp.packet[9], rtp.packet[10], rtp.packet[11]]);
+        let ssrc =
+            u32::from_be_bytes([rtp.packet[8], rtp.packet[9], rtp.packet[10], rtp.packet[11]]);
         if s.simulcast {
             let target = self.substream.load(Ordering::Relaxed);
             if rtp.layer == target {
@@ -355,7 +431,9 @@ impl MediaSink for EchoSession {
         let out = &mut buf[..len];
         if s.simulcast {
             let target = self.substream.load(Ordering::Relaxed);
-            let Ok(mut relay) = s.relay.lock() else { return };
+            let Ok(mut relay) = s.relay.lock() else {
+                return;
+            };
             match relay.relay(out, s.codec, rtp.layer, target, std::time::Instant::now()) {
                 None => return,
                 Some(true) => self.notify(json!({
@@ -366,14 +444,18 @@ impl MediaSink for EchoSession {
                 Some(false) => {}
             }
         }
-        let Ok(mut view) = RtpViewMut::try_parse(out) else { return };
+        let Ok(mut view) = RtpViewMut::try_parse(out) else {
+            return;
+        };
         view.set_ssrc(s.local_ssrc);
         let _ = peer.send_rtp(out);
     }
 
     fn on_rtcp(&self, peer: &Peer, packet: Bytes) {
         use media_core::rtcp::{CompoundIter, Rtcp};
-        let Ok(streams) = self.streams.lock().map(|s| s.clone()) else { return };
+        let Ok(streams) = self.streams.lock().map(|s| s.clone()) else {
+            return;
+        };
         // Feedback names our SSRC (what we echo): ask the browser about its own stream.
         let remote_of = |ssrc: u32| {
             streams
@@ -388,15 +470,22 @@ impl MediaSink for EchoSession {
             out.clear();
             match p.parse() {
                 Ok(Rtcp::Pli(pli)) => {
-                    let Some((s, remote)) = remote_of(pli.media_ssrc) else { continue };
+                    let Some((s, remote)) = remote_of(pli.media_ssrc) else {
+                        continue;
+                    };
                     media_core::rtcp::build::pli(&mut out, s.local_ssrc, remote);
                 }
                 Ok(Rtcp::Fir(fir)) => {
-                    let Some((s, remote)) = fir.entries().find_map(|(ssrc, _)| remote_of(ssrc)) else { continue };
+                    let Some((s, remote)) = fir.entries().find_map(|(ssrc, _)| remote_of(ssrc))
+                    else {
+                        continue;
+                    };
                     media_core::rtcp::build::pli(&mut out, s.local_ssrc, remote);
                 }
                 Ok(Rtcp::Nack(nack)) => {
-                    let Some((s, remote)) = remote_of(nack.media_ssrc) else { continue };
+                    let Some((s, remote)) = remote_of(nack.media_ssrc) else {
+                        continue;
+                    };
                     if s.simulcast {
                         // Sequence numbers were rewritten: the browser's own ones differ.
                         continue;
@@ -420,7 +509,11 @@ impl MediaSink for EchoSession {
         };
         let _ = peer.send_data(OutgoingMessage {
             label: Some(label.to_owned()),
-            protocol: if protocol.is_empty() { None } else { Some(protocol.to_owned()) },
+            protocol: if protocol.is_empty() {
+                None
+            } else {
+                Some(protocol.to_owned())
+            },
             data: reply,
             text,
         });
@@ -461,7 +554,13 @@ impl Plugin for EchoTest {
         Ok(())
     }
 
-    fn handle_message(&self, handle: HandleId, transaction: String, body: Value, jsep: Option<Jsep>) -> PluginResult {
+    fn handle_message(
+        &self,
+        handle: HandleId,
+        transaction: String,
+        body: Value,
+        jsep: Option<Jsep>,
+    ) -> PluginResult {
         if !self.sessions.contains_key(&handle) {
             return PluginResult::Error("No session associated with this handle...".into());
         }
@@ -479,7 +578,9 @@ impl Plugin for EchoTest {
     }
 
     fn setup_media(&self, handle: HandleId) {
-        let Some(session) = self.sessions.get(&handle).map(|s| s.clone()) else { return };
+        let Some(session) = self.sessions.get(&handle).map(|s| s.clone()) else {
+            return;
+        };
         session.hungup.store(false, Ordering::Relaxed);
         if let Some(peer) = self.host.peer(handle) {
             peer.set_sink(Some(session.clone() as Arc<dyn MediaSink>));
@@ -488,7 +589,9 @@ impl Plugin for EchoTest {
     }
 
     fn hangup_media(&self, handle: HandleId) {
-        let Some(session) = self.sessions.get(&handle).map(|s| s.clone()) else { return };
+        let Some(session) = self.sessions.get(&handle).map(|s| s.clone()) else {
+            return;
+        };
         if session.hungup.swap(true, Ordering::Relaxed) {
             return;
         }
@@ -498,7 +601,12 @@ impl Plugin for EchoTest {
         session.audio.store(true, Ordering::Relaxed);
         session.video.store(true, Ordering::Relaxed);
         session.bitrate.store(0, Ordering::Relaxed);
-        self.push(handle, None, json!({"echotest":"event","result":"done"}), None);
+        self.push(
+            handle,
+            None,
+            json!({"echotest":"event","result":"done"}),
+            None,
+        );
     }
 
     fn destroy_session(&self, handle: HandleId) {
@@ -508,7 +616,9 @@ impl Plugin for EchoTest {
     }
 
     fn query_session(&self, handle: HandleId) -> Value {
-        let Some(s) = self.sessions.get(&handle) else { return json!({}) };
+        let Some(s) = self.sessions.get(&handle) else {
+            return json!({});
+        };
         json!({
             "audio_active": s.audio.load(Ordering::Relaxed),
             "video_active": s.video.load(Ordering::Relaxed),
