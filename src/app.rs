@@ -400,11 +400,16 @@ impl WebRtcHost for MediaHost {
         let info = st.peer.info();
         let c = st.peer.counters();
         use std::sync::atomic::Ordering::Relaxed;
+        let recv_counters = c.recv_streams.lock().map(|g| g.clone()).unwrap_or_default();
         let media: serde_json::Map<String, Value> = st
             .remote_streams
             .iter()
             .enumerate()
             .map(|(i, s)| {
+                let (packets, bytes) = recv_counters
+                    .get(i)
+                    .map(|sc| (sc.packets.load(Relaxed), sc.bytes.load(Relaxed)))
+                    .unwrap_or_default();
                 (
                     i.to_string(),
                     json!({
@@ -413,8 +418,23 @@ impl WebRtcHost for MediaHost {
                         "mid": s.mid,
                         "ssrc": {"ssrc-peer": s.ssrcs.first()},
                         "rid-simulcast": if s.rids.is_empty() { Value::Null } else { json!({"rid": s.rids}) },
+                        "stats": {"in": {"packets": packets, "bytes": bytes}},
                     }),
                 )
+            })
+            .collect();
+        let out_streams: Vec<Value> = c
+            .send_ssrcs
+            .iter()
+            .filter(|slot| slot.ssrc.load(Relaxed) != 0)
+            .map(|slot| {
+                json!({
+                    "ssrc": slot.ssrc.load(Relaxed),
+                    "packets": slot.packets.load(Relaxed),
+                    "bytes": slot.bytes.load(Relaxed),
+                    "nacks": slot.nacks.load(Relaxed),
+                    "plis": slot.plis.load(Relaxed),
+                })
             })
             .collect();
         Some(json!({
@@ -454,6 +474,7 @@ impl WebRtcHost for MediaHost {
                     "sctp-association": info.data_channels,
                 },
                 "media": media,
+                "out-streams": out_streams,
                 "stats": {
                     "in": {
                         "packets": c.rtp_packets_in.load(Relaxed),

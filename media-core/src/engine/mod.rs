@@ -25,7 +25,8 @@ pub use crate::sctp::OutgoingMessage;
 pub use dtls_transport::{DatagramConn, DtlsError, DtlsRole, DTLS_HANDSHAKE_TIMEOUT};
 pub use peer::{
     CloseReason, DtlsState, IceState, MediaKind, MediaSink, Peer, PeerCounters, PeerEvent, PeerId,
-    PeerInfo, PeerObserver, RecvStreamParams, RemoteParams, RtpIn, SendError,
+    PeerInfo, PeerObserver, RecvStreamParams, RemoteParams, RtpIn, SendError, SendSsrcCounters,
+    StreamCounters, MAX_SEND_SSRCS,
 };
 pub use remote::{remote_params, remote_transport, RemoteSdpError, RemoteTransport};
 

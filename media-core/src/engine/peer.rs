@@ -6,7 +6,7 @@
 //! task, which calls the peer's [`MediaSink`] — that call must not block.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -158,9 +158,34 @@ pub enum DtlsState {
     Closed = 4,
 }
 
+/// Counters of one received stream (m-line), read by Admin `handle_info`.
+#[derive(Debug, Default)]
+pub struct StreamCounters {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+/// Outgoing SSRCs whose counters are kept per peer (m-lines × (media + RTX) stays below).
+pub const MAX_SEND_SSRCS: usize = 16;
+
+/// Counters of one SSRC we send, and the feedback the peer sent about it.
+#[derive(Debug, Default)]
+pub struct SendSsrcCounters {
+    /// 0 = free slot.
+    pub ssrc: AtomicU32,
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    pub nacks: AtomicU64,
+    pub plis: AtomicU64,
+}
+
 /// Per-peer counters (read by Admin `handle_info` and the metrics).
 #[derive(Debug, Default)]
 pub struct PeerCounters {
+    /// One entry per received stream, replaced when the remote description changes.
+    pub recv_streams: Mutex<Arc<Vec<StreamCounters>>>,
+    /// Slots claimed by the SSRCs we send, first come first served.
+    pub send_ssrcs: [SendSsrcCounters; MAX_SEND_SSRCS],
     pub rtp_packets_in: AtomicU64,
     pub rtp_bytes_in: AtomicU64,
     pub rtp_packets_out: AtomicU64,
@@ -429,6 +454,34 @@ impl Peer {
 
     fn selected(&self) -> Option<SocketAddr> {
         self.shared.selected.lock().ok().and_then(|g| *g)
+    }
+}
+
+impl PeerCounters {
+    /// The counters of outgoing `ssrc`, claiming a free slot on first use (`None` when full).
+    pub fn send_ssrc(&self, ssrc: u32) -> Option<&SendSsrcCounters> {
+        if ssrc == 0 {
+            return None;
+        }
+        for slot in &self.send_ssrcs {
+            let cur = slot.ssrc.load(Ordering::Relaxed);
+            if cur == ssrc {
+                return Some(slot);
+            }
+            if cur == 0 {
+                match slot.ssrc.compare_exchange(0, ssrc, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => return Some(slot),
+                    Err(now) if now == ssrc => return Some(slot),
+                    Err(_) => continue,
+                }
+            }
+        }
+        None
+    }
+
+    /// The slot of `ssrc` if it was ever sent.
+    pub fn find_send_ssrc(&self, ssrc: u32) -> Option<&SendSsrcCounters> {
+        self.send_ssrcs.iter().find(|s| ssrc != 0 && s.ssrc.load(Ordering::Relaxed) == ssrc)
     }
 }
 

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use super::dtls_transport::{self, DatagramConn, DtlsRole, DTLS_QUEUE};
 use super::peer::{
     CloseReason, DtlsState, IceState, MediaKind, MediaSink, Peer, PeerEvent, PeerId, PeerShared,
-    RemoteParams, RtpIn,
+    RemoteParams, RtpIn, StreamCounters,
 };
 use super::{Control, EngineShared};
 use crate::dtls::clienthello::ClientHelloSniffer;
@@ -72,6 +72,8 @@ struct Entry {
     sink: Option<Arc<dyn MediaSink>>,
     routes: Vec<Route>,
     streams: Vec<StreamState>,
+    /// Shared with the peer's counters (Admin `handle_info`), indexed like `streams`.
+    stream_counters: Arc<Vec<StreamCounters>>,
 }
 
 impl Entry {
@@ -144,6 +146,7 @@ impl Receiver {
                         sink: None,
                         routes: Vec::new(),
                         streams: Vec::new(),
+                        stream_counters: Arc::new(Vec::new()),
                     },
                 );
             }
@@ -162,6 +165,10 @@ impl Receiver {
                         last_packet: None,
                     })
                     .collect();
+                e.stream_counters = Arc::new(params.streams.iter().map(|_| StreamCounters::default()).collect());
+                if let Ok(mut c) = e.peer.shared.counters.recv_streams.lock() {
+                    *c = e.stream_counters.clone();
+                }
                 e.remote = Some(*params);
             }
             Control::RestartIce { peer, ufrag, pwd } => {
@@ -544,6 +551,10 @@ impl Receiver {
                 c.video_bytes_in.fetch_add(len, Ordering::Relaxed);
             }
         }
+        if let Some(sc) = e.stream_counters.get(route.stream) {
+            sc.packets.fetch_add(1, Ordering::Relaxed);
+            sc.bytes.fetch_add(len, Ordering::Relaxed);
+        }
         if let Some(s) = e.streams.get_mut(route.stream) {
             s.last_packet = Some(now);
             if !s.receiving {
@@ -782,17 +793,36 @@ fn unwrap_rtx(packet: &Bytes, params: &super::peer::RecvStreamParams) -> Option<
     crate::rtp::rtx::unwrap(packet, apt)
 }
 
+/// Counts NACK and PLI/FIR per peer, engine-wide, and per outgoing SSRC they name.
 fn count_feedback(plain: &[u8], stats: &super::EngineStats, c: &super::peer::PeerCounters) {
-    for pkt in crate::rtcp::CompoundIter::new(plain) {
+    use crate::rtcp::{CompoundIter, FeedbackKind, Rtcp};
+    for pkt in CompoundIter::new(plain) {
         let Ok(pkt) = pkt else { break };
         match pkt.kind() {
-            crate::rtcp::FeedbackKind::Nack => {
+            FeedbackKind::Nack => {
                 stats.nacks_in.fetch_add(1, Ordering::Relaxed);
                 c.nacks_in.fetch_add(1, Ordering::Relaxed);
+                if let Some(slot) = pkt.media_ssrc().and_then(|s| c.find_send_ssrc(s)) {
+                    slot.nacks.fetch_add(1, Ordering::Relaxed);
+                }
             }
-            crate::rtcp::FeedbackKind::Pli | crate::rtcp::FeedbackKind::Fir => {
+            FeedbackKind::Pli => {
                 stats.plis_in.fetch_add(1, Ordering::Relaxed);
                 c.plis_in.fetch_add(1, Ordering::Relaxed);
+                if let Some(slot) = pkt.media_ssrc().and_then(|s| c.find_send_ssrc(s)) {
+                    slot.plis.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            FeedbackKind::Fir => {
+                stats.plis_in.fetch_add(1, Ordering::Relaxed);
+                c.plis_in.fetch_add(1, Ordering::Relaxed);
+                if let Ok(Rtcp::Fir(fir)) = pkt.parse() {
+                    for (ssrc, _) in fir.entries() {
+                        if let Some(slot) = c.find_send_ssrc(ssrc) {
+                            slot.plis.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
             }
             _ => {}
         }
