@@ -34,6 +34,8 @@ pub async fn run(config: Config) -> Result<(), AppError> {
     let engine = Engine::start(EngineConfig {
         bind_ip: config.media.ip,
         port: config.media.port,
+        port_range: config.media.port_range().unwrap_or(None),
+        ipv6: config.media.ipv6,
         announced_ips: config.media.nat_1_1_mapping.clone(),
         consent_timeout: std::time::Duration::from_secs(config.media.ice_consent_timeout),
         no_media_timer: std::time::Duration::from_secs(config.media.no_media_timer),

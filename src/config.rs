@@ -37,8 +37,13 @@ pub struct Config {
 pub struct MediaConfig {
     /// Address the media socket binds.
     pub ip: IpAddr,
-    /// UDP port shared by every PeerConnection (one firewall rule). 0 = any free port.
+    /// UDP port shared by every PeerConnection (one firewall rule). 0 = any free port, or
+    /// the first free one of `rtp_port_range`.
     pub port: u16,
+    /// With `port = 0`: ports to try, `"min-max"` (Janus `rtp_port_range`); empty = any.
+    pub rtp_port_range: String,
+    /// Also listen on IPv6 (same port, second socket), as Janus's `ipv6`.
+    pub ipv6: bool,
     /// Addresses announced in candidates (Janus `nat_1_1_mapping`); empty = auto-detect.
     pub nat_1_1_mapping: Vec<IpAddr>,
     /// Seconds without media before a `media` event with `receiving: false` (Janus default 1).
@@ -52,6 +57,8 @@ impl Default for MediaConfig {
         MediaConfig {
             ip: IpAddr::from([0, 0, 0, 0]),
             port: 20000,
+            rtp_port_range: String::new(),
+            ipv6: false,
             nat_1_1_mapping: Vec::new(),
             no_media_timer: 1,
             ice_consent_timeout: 30,
@@ -81,6 +88,23 @@ impl Default for LogConfig {
 pub struct PluginsConfig {
     /// Package names not to load (Janus `plugins.disable`), e.g. `["janus.plugin.echotest"]`.
     pub disable: Vec<String>,
+}
+
+impl MediaConfig {
+    /// `rtp_port_range` as `(min, max)`; `None` when empty.
+    pub fn port_range(&self) -> Result<Option<(u16, u16)>, String> {
+        let r = self.rtp_port_range.trim();
+        if r.is_empty() {
+            return Ok(None);
+        }
+        let bad = || format!("[media] rtp_port_range must be \"min-max\", got {r:?}");
+        let (lo, hi) = r.split_once('-').ok_or_else(bad)?;
+        let (lo, hi): (u16, u16) = (lo.trim().parse().map_err(|_| bad())?, hi.trim().parse().map_err(|_| bad())?);
+        if lo == 0 || lo > hi {
+            return Err(bad());
+        }
+        Ok(Some((lo, hi)))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +161,18 @@ mod tests {
     fn unknown_keys_are_refused() {
         assert!(Config::from_toml("[media]\nprot = 1\n").is_err());
         assert!(Config::from_toml("[nope]\n").is_err());
+    }
+
+    #[test]
+    fn port_ranges_parse_or_are_refused() {
+        let mut m = MediaConfig::default();
+        assert_eq!(m.port_range(), Ok(None));
+        m.rtp_port_range = "20000-20100".into();
+        assert_eq!(m.port_range(), Ok(Some((20000, 20100))));
+        for bad in ["20000", "b-c", "200-100", "0-10", "1-70000"] {
+            m.rtp_port_range = bad.into();
+            assert!(m.port_range().is_err(), "{bad} must be refused");
+        }
     }
 
     #[test]

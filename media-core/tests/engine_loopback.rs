@@ -401,3 +401,59 @@ async fn dtls_from_an_unchecked_address_is_dropped() {
     .await
     .expect("the datagram is counted as dropped");
 }
+
+#[tokio::test]
+async fn the_port_range_skips_busy_ports() {
+    let busy = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port();
+    let Some(next) = port.checked_add(1) else { return };
+    let engine = Engine::start(EngineConfig {
+        bind_ip: "127.0.0.1".parse().expect("ip"),
+        port: 0,
+        port_range: Some((port, next)),
+        ..Default::default()
+    })
+    .await;
+    // The next port may be taken by someone else on a busy machine: then binding fails cleanly.
+    if let Ok(engine) = engine {
+        assert_eq!(engine.local_addr().port(), next);
+    }
+}
+
+#[tokio::test]
+async fn checks_over_ipv6_are_answered_from_the_ipv6_socket() {
+    let Ok(client) = UdpSocket::bind("[::1]:0").await else {
+        eprintln!("NOTICE: no IPv6 loopback here; skipping");
+        return;
+    };
+    let engine = Engine::start(EngineConfig {
+        bind_ip: "127.0.0.1".parse().expect("ip"),
+        port: 0,
+        ipv6: true,
+        announced_ips: vec!["127.0.0.1".parse().expect("ip"), "::1".parse().expect("ip")],
+        ..Default::default()
+    })
+    .await
+    .expect("engine");
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let peer = engine.new_peer(Arc::new(Events(tx)));
+    let (ufrag, pwd) = peer.ice_credentials();
+    peer.set_remote(RemoteParams {
+        ice_ufrag: CLIENT_UFRAG.to_owned(),
+        ice_pwd: CLIENT_PWD.to_owned(),
+        fingerprint: None,
+        dtls_role: DtlsRole::Server,
+        data_channels: false,
+        streams: vec![],
+        mid_ext: None,
+        rid_ext: None,
+        repaired_rid_ext: None,
+    });
+    let server6 = SocketAddr::new("::1".parse().expect("ip"), engine.local_addr().port());
+    client.send_to(&stun_request(&ufrag, &pwd, true), server6).await.expect("send");
+    let mut buf = vec![0u8; 1500];
+    let (_, from) = timeout(DEADLINE, client.recv_from(&mut buf)).await.expect("answer in time").expect("recv");
+    assert_eq!(from, server6);
+    next_event(&mut events, |e| matches!(e, PeerEvent::IceConnected)).await;
+    assert!(engine.candidates().iter().any(|c| c.addr.is_ipv6()));
+}

@@ -37,8 +37,13 @@ use peer::PeerShared;
 pub struct EngineConfig {
     /// Address the media socket binds (`0.0.0.0` = all IPv4 interfaces).
     pub bind_ip: IpAddr,
-    /// UDP port of the media socket (0 = any free port).
+    /// UDP port of the media socket(s) (0 = any free port, or the first free one of
+    /// `port_range`).
     pub port: u16,
+    /// With `port` 0: try these ports in order (Janus `rtp_port_range`, inclusive).
+    pub port_range: Option<(u16, u16)>,
+    /// Also listen on IPv6 (a second socket, `[::]`, same port) — Janus `ipv6`.
+    pub ipv6: bool,
     /// Addresses announced in our candidates (Janus `nat_1_1_mapping`); empty = auto-detect.
     pub announced_ips: Vec<IpAddr>,
     /// A peer whose consent checks stop for this long is dropped (RFC 7675 §5.1: 30 s).
@@ -52,6 +57,8 @@ impl Default for EngineConfig {
         EngineConfig {
             bind_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             port: 0,
+            port_range: None,
+            ipv6: false,
             announced_ips: Vec::new(),
             consent_timeout: Duration::from_secs(30),
             no_media_timer: Duration::from_secs(1),
@@ -122,7 +129,10 @@ pub(crate) enum Control {
 }
 
 pub(crate) struct EngineShared {
+    /// The socket of `bind_ip`'s family.
     socket: Arc<UdpSocket>,
+    /// The IPv6 socket when `ipv6` is on and `socket` is IPv4.
+    socket6: Option<Arc<UdpSocket>>,
     local_addr: SocketAddr,
     certificate: dtls::crypto::Certificate,
     pub(crate) fingerprint: String,
@@ -139,9 +149,17 @@ impl EngineShared {
         let _ = self.ctrl.send(c);
     }
 
+    /// The socket that reaches `to` (one per address family).
+    pub(crate) fn socket_for(&self, to: &SocketAddr) -> &Arc<UdpSocket> {
+        match &self.socket6 {
+            Some(s6) if to.is_ipv6() => s6,
+            _ => &self.socket,
+        }
+    }
+
     /// Sends without waiting: a full socket buffer is reported, never waited on.
     pub(crate) fn send_datagram(&self, buf: &[u8], to: SocketAddr) -> std::io::Result<()> {
-        match self.socket.try_send_to(buf, to) {
+        match self.socket_for(&to).try_send_to(buf, to) {
             Ok(_) => {
                 self.stats.packets_out.fetch_add(1, Ordering::Relaxed);
                 self.stats
@@ -176,11 +194,14 @@ impl Engine {
     /// Binds the media socket, makes the DTLS certificate (ECDSA P-256) and starts the
     /// receive task. Must be called inside a tokio runtime.
     pub async fn start(config: EngineConfig) -> Result<Engine, EngineError> {
-        let socket = UdpSocket::bind(SocketAddr::new(config.bind_ip, config.port))
-            .await
-            .map_err(EngineError::Bind)?;
-        tune_socket(&socket);
+        let socket = bind_media_socket(&config).map_err(EngineError::Bind)?;
         let local_addr = socket.local_addr().map_err(EngineError::Bind)?;
+        let socket6 = if config.ipv6 && config.bind_ip.is_ipv4() {
+            let addr = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), local_addr.port());
+            Some(Arc::new(bind_udp(addr).map_err(EngineError::Bind)?))
+        } else {
+            None
+        };
         let certificate = dtls::crypto::Certificate::generate_self_signed(vec!["ianus".to_owned()])
             .map_err(|e| EngineError::Certificate(e.to_string()))?;
         let der = certificate
@@ -189,7 +210,11 @@ impl Engine {
             .ok_or_else(|| EngineError::Certificate("empty certificate chain".into()))?;
         let fingerprint = crate::dtls::fingerprint::sha256_fingerprint(der.as_ref());
         let ips = if config.announced_ips.is_empty() {
-            detect_ips(config.bind_ip)
+            let mut ips = detect_ips(config.bind_ip);
+            if socket6.is_some() {
+                ips.extend(detect_ipv6());
+            }
+            ips
         } else {
             config.announced_ips.clone()
         };
@@ -204,6 +229,7 @@ impl Engine {
         let (ctrl, ctrl_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(EngineShared {
             socket: Arc::new(socket),
+            socket6,
             local_addr,
             certificate,
             fingerprint,
@@ -270,11 +296,46 @@ fn host_priority(index: u32) -> u32 {
     (126 << 24) | ((65535u32.saturating_sub(index)) << 8) | (256 - 1)
 }
 
-/// Larger socket buffers: a fan-out burst must not overflow the kernel queue.
-fn tune_socket(socket: &UdpSocket) {
-    let sock = socket2::SockRef::from(socket);
+/// Binds the main media socket: `port`, or the first free port of `port_range`.
+fn bind_media_socket(config: &EngineConfig) -> std::io::Result<UdpSocket> {
+    match (config.port, config.port_range) {
+        (0, Some((lo, hi))) => {
+            let mut last = std::io::Error::new(std::io::ErrorKind::AddrInUse, "empty port range");
+            for port in lo..=hi {
+                match bind_udp(SocketAddr::new(config.bind_ip, port)) {
+                    Ok(s) => return Ok(s),
+                    Err(e) => last = e,
+                }
+            }
+            Err(last)
+        }
+        (port, _) => bind_udp(SocketAddr::new(config.bind_ip, port)),
+    }
+}
+
+/// A non-blocking UDP socket with large buffers (a fan-out burst must not overflow the
+/// kernel queue); IPv6 sockets are IPv6-only so the IPv4 socket can share the port.
+fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if addr.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
     let _ = sock.set_recv_buffer_size(4 << 20);
     let _ = sock.set_send_buffer_size(4 << 20);
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    UdpSocket::from_std(sock.into())
+}
+
+/// The global IPv6 address the OS would route from, if any (no packet is sent).
+fn detect_ipv6() -> Option<IpAddr> {
+    let s = std::net::UdpSocket::bind("[::]:0").ok()?;
+    // Documentation prefix (RFC 3849): connect() only selects a route.
+    s.connect("[2001:db8::1]:9").ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_unspecified() && !ip.is_loopback()).then_some(ip)
 }
 
 /// The addresses to announce when none are configured: the bound address if specific,

@@ -92,6 +92,8 @@ struct Receiver {
 
 pub(super) async fn run(engine: Arc<EngineShared>, mut ctrl: mpsc::UnboundedReceiver<Control>) {
     let socket = engine.socket.clone();
+    let socket6 = engine.socket6.clone();
+    let mut buf6 = vec![0u8; if socket6.is_some() { RECV_BUFFER } else { 0 }];
     let mut rx = Receiver {
         engine,
         peers: HashMap::new(),
@@ -113,8 +115,20 @@ pub(super) async fn run(engine: Arc<EngineShared>, mut ctrl: mpsc::UnboundedRece
                 Ok((n, from)) => rx.handle_datagram(Instant::now(), from, &buf[..n]),
                 Err(e) => tracing::debug!("media socket receive error: {e}"),
             },
+            r = recv6(socket6.as_deref(), &mut buf6) => match r {
+                Ok((n, from)) => rx.handle_datagram(Instant::now(), from, &buf6[..n]),
+                Err(e) => tracing::debug!("media socket (IPv6) receive error: {e}"),
+            },
             _ = tick.tick() => rx.handle_tick(Instant::now()),
         }
+    }
+}
+
+/// Receives on the IPv6 socket, or never when there is none.
+async fn recv6(socket: Option<&tokio::net::UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -335,7 +349,7 @@ impl Receiver {
         match e.ice.handle_stun(now, from, data, &mut self.stun_out) {
             Ok(reply) => {
                 if reply.len > 0 {
-                    let _ = self.engine.socket.try_send_to(&self.stun_out, from);
+                    let _ = self.engine.socket_for(&from).try_send_to(&self.stun_out, from);
                 }
             }
             Err(err) => {
@@ -606,9 +620,11 @@ fn start_dtls(
     shared
         .dtls_state
         .store(DtlsState::Trying as u8, Ordering::Relaxed);
+    // DTLS goes out of the socket of the peer's address family.
+    let family = e.addr.unwrap_or(engine.local_addr);
     let conn = Arc::new(DatagramConn::new(
         rx,
-        engine.socket.clone(),
+        engine.socket_for(&family).clone(),
         shared.selected.clone(),
         engine.local_addr,
     ));

@@ -76,6 +76,7 @@ export function startStaticServer(opts) {
       return send(400, 'bad url');
     }
     if (pathname.includes('\0')) return send(400, 'bad url');
+    if (pathname === '/favicon.ico') { res.writeHead(204); return res.end(); }
 
     let base = null;
     let dir = null;
