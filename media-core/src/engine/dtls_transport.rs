@@ -155,9 +155,10 @@ pub fn srtp_profiles(gcm_only: bool) -> Vec<SrtpProtectionProfile> {
     }
 }
 
-/// Runs the handshake over `conn` and derives the SRTP keys.
+/// Runs the handshake over `conn` (the engine passes a [`DatagramConn`]) and derives the SRTP
+/// keys.
 pub async fn handshake(
-    conn: Arc<DatagramConn>,
+    conn: Arc<dyn Conn + Send + Sync>,
     certificate: Certificate,
     role: DtlsRole,
     profiles: Vec<SrtpProtectionProfile>,
@@ -183,7 +184,7 @@ pub async fn handshake(
     let is_client = role == DtlsRole::Client;
     let dtls = tokio::time::timeout(
         DTLS_HANDSHAKE_TIMEOUT,
-        DTLSConn::new(conn as Arc<dyn Conn + Send + Sync>, config, is_client, None),
+        DTLSConn::new(conn, config, is_client, None),
     )
     .await
     .map_err(|_| DtlsError::Timeout)?
@@ -223,4 +224,113 @@ pub async fn handshake(
         keys,
         remote_fingerprint,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::srtp::SrtpContext;
+
+    fn cert(name: &str) -> Certificate {
+        Certificate::generate_self_signed(vec![name.to_owned()]).expect("certificate")
+    }
+
+    fn fingerprint_of(c: &Certificate) -> Fingerprint {
+        let fp = sha256_fingerprint(c.certificate[0].as_ref());
+        Fingerprint::parse(&format!("sha-256 {fp}")).expect("fingerprint")
+    }
+
+    fn rtp(ssrc: u32, seq: u16) -> Vec<u8> {
+        let mut p = vec![0x80, 96];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 1]);
+        p.extend_from_slice(&ssrc.to_be_bytes());
+        p.extend_from_slice(&[7u8; 200]);
+        p
+    }
+
+    /// Two in-memory endpoints: our server side and a client side, both on the DTLS crate.
+    async fn run_pair(
+        gcm_only: bool,
+        client_profiles: Vec<SrtpProtectionProfile>,
+        expected: impl FnOnce(&Certificate) -> Fingerprint,
+    ) -> (Result<DtlsOutcome, DtlsError>, Option<SrtpKeys>) {
+        let (a, b) = webrtc_util::conn::conn_pipe::pipe();
+        let (server_cert, client_cert) = (cert("server"), cert("client"));
+        let expected = expected(&client_cert);
+        let server = tokio::spawn(handshake(
+            Arc::new(a),
+            server_cert,
+            DtlsRole::Server,
+            srtp_profiles(gcm_only),
+            Some(expected),
+        ));
+        let config = Config {
+            certificates: vec![client_cert],
+            insecure_skip_verify: true,
+            srtp_protection_profiles: client_profiles,
+            ..Default::default()
+        };
+        let client = tokio::time::timeout(Duration::from_secs(10), DTLSConn::new(Arc::new(b), config, true, None)).await;
+        let client_keys = match client {
+            Ok(Ok(conn)) => {
+                let profile = match conn.selected_srtpprotection_profile() {
+                    SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
+                    _ => ProtectionProfile::Aes128CmHmacSha1_80,
+                };
+                let state = conn.connection_state().await;
+                let material = state
+                    .export_keying_material("EXTRACTOR-dtls_srtp", &[], SrtpKeys::material_len(profile))
+                    .await
+                    .expect("export");
+                Some(SrtpKeys::from_keying_material(profile, &material, true).expect("keys"))
+            }
+            _ => None,
+        };
+        let outcome = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("server finishes")
+            .expect("server task");
+        (outcome, client_keys)
+    }
+
+    #[tokio::test]
+    async fn in_memory_handshake_keys_srtp_both_ways_with_gcm() {
+        let (outcome, client_keys) = run_pair(
+            true,
+            vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80, SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm],
+            fingerprint_of,
+        )
+        .await;
+        let outcome = outcome.expect("server handshake");
+        let client_keys = client_keys.expect("client handshake");
+        assert!(matches!(outcome.keys.profile, ProtectionProfile::AeadAes128Gcm));
+        // Client → server and server → client with the exported keys.
+        let mut c_out = SrtpContext::outbound(&client_keys).expect("ctx");
+        let mut s_in = SrtpContext::inbound(&outcome.keys).expect("ctx");
+        let p = rtp(5, 1);
+        assert_eq!(&s_in.unprotect_rtp(&c_out.protect_rtp(&p).expect("protect")).expect("unprotect")[..], &p[..]);
+        let mut s_out = SrtpContext::outbound(&outcome.keys).expect("ctx");
+        let mut c_in = SrtpContext::inbound(&client_keys).expect("ctx");
+        let p = rtp(6, 1);
+        assert_eq!(&c_in.unprotect_rtp(&s_out.protect_rtp(&p).expect("protect")).expect("unprotect")[..], &p[..]);
+    }
+
+    #[tokio::test]
+    async fn without_gcm_the_client_gets_aes_cm() {
+        let (outcome, _) =
+            run_pair(false, vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80], fingerprint_of).await;
+        assert!(matches!(outcome.expect("handshake").keys.profile, ProtectionProfile::Aes128CmHmacSha1_80));
+    }
+
+    #[tokio::test]
+    async fn a_certificate_that_does_not_match_the_sdp_fingerprint_is_refused() {
+        let (outcome, _) = run_pair(
+            true,
+            vec![SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm],
+            |_| fingerprint_of(&cert("someone else")),
+        )
+        .await;
+        assert!(matches!(outcome, Err(DtlsError::FingerprintMismatch)));
+    }
 }
