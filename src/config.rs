@@ -99,7 +99,10 @@ impl MediaConfig {
         }
         let bad = || format!("[media] rtp_port_range must be \"min-max\", got {r:?}");
         let (lo, hi) = r.split_once('-').ok_or_else(bad)?;
-        let (lo, hi): (u16, u16) = (lo.trim().parse().map_err(|_| bad())?, hi.trim().parse().map_err(|_| bad())?);
+        let (lo, hi): (u16, u16) = (
+            lo.trim().parse().map_err(|_| bad())?,
+            hi.trim().parse().map_err(|_| bad())?,
+        );
         if lo == 0 || lo > hi {
             return Err(bad());
         }

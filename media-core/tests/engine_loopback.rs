@@ -406,7 +406,9 @@ async fn dtls_from_an_unchecked_address_is_dropped() {
 async fn the_port_range_skips_busy_ports() {
     let busy = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let port = busy.local_addr().expect("addr").port();
-    let Some(next) = port.checked_add(1) else { return };
+    let Some(next) = port.checked_add(1) else {
+        return;
+    };
     let engine = Engine::start(EngineConfig {
         bind_ip: "127.0.0.1".parse().expect("ip"),
         port: 0,
@@ -450,9 +452,15 @@ async fn checks_over_ipv6_are_answered_from_the_ipv6_socket() {
         repaired_rid_ext: None,
     });
     let server6 = SocketAddr::new("::1".parse().expect("ip"), engine.local_addr().port());
-    client.send_to(&stun_request(&ufrag, &pwd, true), server6).await.expect("send");
+    client
+        .send_to(&stun_request(&ufrag, &pwd, true), server6)
+        .await
+        .expect("send");
     let mut buf = vec![0u8; 1500];
-    let (_, from) = timeout(DEADLINE, client.recv_from(&mut buf)).await.expect("answer in time").expect("recv");
+    let (_, from) = timeout(DEADLINE, client.recv_from(&mut buf))
+        .await
+        .expect("answer in time")
+        .expect("recv");
     assert_eq!(from, server6);
     next_event(&mut events, |e| matches!(e, PeerEvent::IceConnected)).await;
     assert!(engine.candidates().iter().any(|c| c.addr.is_ipv6()));

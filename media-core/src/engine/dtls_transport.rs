@@ -271,16 +271,26 @@ mod tests {
             srtp_protection_profiles: client_profiles,
             ..Default::default()
         };
-        let client = tokio::time::timeout(Duration::from_secs(10), DTLSConn::new(Arc::new(b), config, true, None)).await;
+        let client = tokio::time::timeout(
+            Duration::from_secs(10),
+            DTLSConn::new(Arc::new(b), config, true, None),
+        )
+        .await;
         let client_keys = match client {
             Ok(Ok(conn)) => {
                 let profile = match conn.selected_srtpprotection_profile() {
-                    SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => ProtectionProfile::AeadAes128Gcm,
+                    SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm => {
+                        ProtectionProfile::AeadAes128Gcm
+                    }
                     _ => ProtectionProfile::Aes128CmHmacSha1_80,
                 };
                 let state = conn.connection_state().await;
                 let material = state
-                    .export_keying_material("EXTRACTOR-dtls_srtp", &[], SrtpKeys::material_len(profile))
+                    .export_keying_material(
+                        "EXTRACTOR-dtls_srtp",
+                        &[],
+                        SrtpKeys::material_len(profile),
+                    )
                     .await
                     .expect("export");
                 Some(SrtpKeys::from_keying_material(profile, &material, true).expect("keys"))
@@ -298,29 +308,52 @@ mod tests {
     async fn in_memory_handshake_keys_srtp_both_ways_with_gcm() {
         let (outcome, client_keys) = run_pair(
             true,
-            vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80, SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm],
+            vec![
+                SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80,
+                SrtpProtectionProfile::Srtp_Aead_Aes_128_Gcm,
+            ],
             fingerprint_of,
         )
         .await;
         let outcome = outcome.expect("server handshake");
         let client_keys = client_keys.expect("client handshake");
-        assert!(matches!(outcome.keys.profile, ProtectionProfile::AeadAes128Gcm));
+        assert!(matches!(
+            outcome.keys.profile,
+            ProtectionProfile::AeadAes128Gcm
+        ));
         // Client → server and server → client with the exported keys.
         let mut c_out = SrtpContext::outbound(&client_keys).expect("ctx");
         let mut s_in = SrtpContext::inbound(&outcome.keys).expect("ctx");
         let p = rtp(5, 1);
-        assert_eq!(&s_in.unprotect_rtp(&c_out.protect_rtp(&p).expect("protect")).expect("unprotect")[..], &p[..]);
+        assert_eq!(
+            &s_in
+                .unprotect_rtp(&c_out.protect_rtp(&p).expect("protect"))
+                .expect("unprotect")[..],
+            &p[..]
+        );
         let mut s_out = SrtpContext::outbound(&outcome.keys).expect("ctx");
         let mut c_in = SrtpContext::inbound(&client_keys).expect("ctx");
         let p = rtp(6, 1);
-        assert_eq!(&c_in.unprotect_rtp(&s_out.protect_rtp(&p).expect("protect")).expect("unprotect")[..], &p[..]);
+        assert_eq!(
+            &c_in
+                .unprotect_rtp(&s_out.protect_rtp(&p).expect("protect"))
+                .expect("unprotect")[..],
+            &p[..]
+        );
     }
 
     #[tokio::test]
     async fn without_gcm_the_client_gets_aes_cm() {
-        let (outcome, _) =
-            run_pair(false, vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80], fingerprint_of).await;
-        assert!(matches!(outcome.expect("handshake").keys.profile, ProtectionProfile::Aes128CmHmacSha1_80));
+        let (outcome, _) = run_pair(
+            false,
+            vec![SrtpProtectionProfile::Srtp_Aes128_Cm_Hmac_Sha1_80],
+            fingerprint_of,
+        )
+        .await;
+        assert!(matches!(
+            outcome.expect("handshake").keys.profile,
+            ProtectionProfile::Aes128CmHmacSha1_80
+        ));
     }
 
     #[tokio::test]

@@ -197,7 +197,10 @@ impl Engine {
         let socket = bind_media_socket(&config).map_err(EngineError::Bind)?;
         let local_addr = socket.local_addr().map_err(EngineError::Bind)?;
         let socket6 = if config.ipv6 && config.bind_ip.is_ipv4() {
-            let addr = SocketAddr::new(IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED), local_addr.port());
+            let addr = SocketAddr::new(
+                IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                local_addr.port(),
+            );
             Some(Arc::new(bind_udp(addr).map_err(EngineError::Bind)?))
         } else {
             None
@@ -317,7 +320,11 @@ fn bind_media_socket(config: &EngineConfig) -> std::io::Result<UdpSocket> {
 /// kernel queue); IPv6 sockets are IPv6-only so the IPv4 socket can share the port.
 fn bind_udp(addr: SocketAddr) -> std::io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let domain = if addr.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let domain = if addr.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
     let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         sock.set_only_v6(true)?;

@@ -469,7 +469,10 @@ impl PeerCounters {
                 return Some(slot);
             }
             if cur == 0 {
-                match slot.ssrc.compare_exchange(0, ssrc, Ordering::Relaxed, Ordering::Relaxed) {
+                match slot
+                    .ssrc
+                    .compare_exchange(0, ssrc, Ordering::Relaxed, Ordering::Relaxed)
+                {
                     Ok(_) => return Some(slot),
                     Err(now) if now == ssrc => return Some(slot),
                     Err(_) => continue,
@@ -481,7 +484,9 @@ impl PeerCounters {
 
     /// The slot of `ssrc` if it was ever sent.
     pub fn find_send_ssrc(&self, ssrc: u32) -> Option<&SendSsrcCounters> {
-        self.send_ssrcs.iter().find(|s| ssrc != 0 && s.ssrc.load(Ordering::Relaxed) == ssrc)
+        self.send_ssrcs
+            .iter()
+            .find(|s| ssrc != 0 && s.ssrc.load(Ordering::Relaxed) == ssrc)
     }
 }
 

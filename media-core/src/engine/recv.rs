@@ -125,7 +125,10 @@ pub(super) async fn run(engine: Arc<EngineShared>, mut ctrl: mpsc::UnboundedRece
 }
 
 /// Receives on the IPv6 socket, or never when there is none.
-async fn recv6(socket: Option<&tokio::net::UdpSocket>, buf: &mut [u8]) -> std::io::Result<(usize, SocketAddr)> {
+async fn recv6(
+    socket: Option<&tokio::net::UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
     match socket {
         Some(s) => s.recv_from(buf).await,
         None => std::future::pending().await,
@@ -179,7 +182,13 @@ impl Receiver {
                         last_packet: None,
                     })
                     .collect();
-                e.stream_counters = Arc::new(params.streams.iter().map(|_| StreamCounters::default()).collect());
+                e.stream_counters = Arc::new(
+                    params
+                        .streams
+                        .iter()
+                        .map(|_| StreamCounters::default())
+                        .collect(),
+                );
                 if let Ok(mut c) = e.peer.shared.counters.recv_streams.lock() {
                     *c = e.stream_counters.clone();
                 }
@@ -349,7 +358,10 @@ impl Receiver {
         match e.ice.handle_stun(now, from, data, &mut self.stun_out) {
             Ok(reply) => {
                 if reply.len > 0 {
-                    let _ = self.engine.socket_for(&from).try_send_to(&self.stun_out, from);
+                    let _ = self
+                        .engine
+                        .socket_for(&from)
+                        .try_send_to(&self.stun_out, from);
                 }
             }
             Err(err) => {

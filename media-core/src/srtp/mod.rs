@@ -159,7 +159,8 @@ impl SrtpContext {
     }
 
     fn new(key: &[u8], salt: &[u8], profile: ProtectionProfile) -> Result<Self, SrtpError> {
-        let provider = rtc_srtp::crypto::default_provider().map_err(|_| SrtpError::NoCryptoProvider)?;
+        let provider =
+            rtc_srtp::crypto::default_provider().map_err(|_| SrtpError::NoCryptoProvider)?;
         let ctx = Context::new(
             key,
             salt,
