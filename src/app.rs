@@ -6,6 +6,7 @@
 //! peer events into Janus `webrtcup`/`media`/`hangup` events.
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Instant;
 
 use dashmap::DashMap;
 use media_core::engine::{
@@ -140,14 +141,22 @@ struct PcState {
     remote_ufrag: Option<String>,
     /// `trickle` requests seen (for Admin flags).
     trickles: u32,
+    /// The peer trickles (its jsep did not say `trickle: false`), Admin flag `trickle`.
+    trickle: bool,
+    /// Janus's `got-offer`/`got-answer`: an offer/answer was exchanged, in either direction.
     got_offer: bool,
     got_answer: bool,
+    /// When negotiation started (Admin `agent-created`).
+    created: Instant,
     remote_streams: Vec<RecvStreamParams>,
 }
 
 /// The application's WebRTC host: one engine peer per negotiating handle.
 pub struct MediaHost {
     me: Weak<MediaHost>,
+    /// Origin of Admin timestamps; created just before the gateway, so `agent-created` is
+    /// on the clock of the core's `created`/`current_time` (to a few microseconds).
+    epoch: Instant,
     engine: Engine,
     pcs: DashMap<HandleId, Arc<Mutex<PcState>>>,
     gateway: OnceLock<Weak<Gateway>>,
@@ -157,6 +166,7 @@ impl MediaHost {
     pub fn new(engine: Engine) -> Arc<MediaHost> {
         Arc::new_cyclic(|me| MediaHost {
             me: me.clone(),
+            epoch: Instant::now(),
             engine,
             pcs: DashMap::new(),
             gateway: OnceLock::new(),
@@ -197,8 +207,10 @@ impl MediaHost {
                     role: None,
                     remote_ufrag: None,
                     trickles: 0,
+                    trickle: true,
                     got_offer: false,
                     got_answer: false,
+                    created: Instant::now(),
                     remote_streams: Vec::new(),
                 }))
             })
@@ -282,7 +294,10 @@ impl WebRtcHost for MediaHost {
             .remote_ufrag
             .as_deref()
             .is_some_and(|u| u != transport.ice_ufrag);
-        // RFC 5763 §5: we take the DTLS server role whenever the peer lets us.
+        // We take the DTLS server role whenever the peer lets us (Janus answers `active`):
+        // the server picks the SRTP profile, and only as server can we pick AES-GCM, which
+        // costs a third of AES-CM-SHA1 per packet (media-core `srtp` module doc). RFC 5763 §5
+        // allows either answer to an `actpass` offer.
         let role = match transport.setup {
             Some(Setup::Passive) => DtlsRole::Client,
             _ => DtlsRole::Server,
@@ -302,8 +317,12 @@ impl WebRtcHost for MediaHost {
         st.peer.set_remote(params);
         st.role = Some(role);
         st.remote_ufrag = Some(transport.ice_ufrag.clone());
+        st.trickle = jsep.trickle != Some(false);
         match jsep.kind {
-            JsepType::Offer => st.got_offer = true,
+            JsepType::Offer => {
+                st.got_offer = true;
+                st.got_answer = false;
+            }
             JsepType::Answer => {
                 st.got_answer = true;
                 st.offer_pending = false;
@@ -362,8 +381,13 @@ impl WebRtcHost for MediaHost {
         }
         sdp::merge_transport(&mut sd, &attrs);
         let text = sd.to_sdp_string();
-        if jsep.kind == JsepType::Offer {
-            st.offer_pending = true;
+        match jsep.kind {
+            JsepType::Offer => {
+                st.offer_pending = true;
+                st.got_offer = true;
+                st.got_answer = false;
+            }
+            JsepType::Answer => st.got_answer = true,
         }
         st.local = Some(text.clone());
         let mut out = Jsep::new(jsep.kind, text);
@@ -439,17 +463,25 @@ impl WebRtcHost for MediaHost {
                 })
             })
             .collect();
+        let data_negotiated = st
+            .remote
+            .as_ref()
+            .is_some_and(|r| r.media.iter().any(|m| m.is_data() && !m.is_rejected()));
         Some(json!({
             "flags": {
                 "got-offer": st.got_offer,
                 "got-answer": st.got_answer,
                 "negotiated": st.remote.is_some() && st.local.is_some(),
                 "ready": info.dtls_state == media_core::engine::DtlsState::Connected,
-                "trickle": st.trickles > 0,
-                "data-channels": info.data_channels,
+                "trickle": st.trickle || st.trickles > 0,
+                "data-channels": data_negotiated,
+                "rfc4588-rtx": st.local.as_deref().is_some_and(|l| l.contains(" rtx/")),
                 "has-audio": st.remote_streams.iter().any(|s| s.kind == MediaKind::Audio),
                 "has-video": st.remote_streams.iter().any(|s| s.kind == MediaKind::Video),
             },
+            "agent-created": u64::try_from(st.created.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX),
+            // Nothing waits in a per-handle queue: packets go out from the engine's socket.
+            "queued-packets": 0,
             "ice-mode": "lite",
             "ice-role": "controlled",
             "sdps": {

@@ -541,14 +541,10 @@ impl Core {
     /// forgets the handle, and `detached` is returned to be sent after the reply.
     fn close_handle(&self, handle: &Handle, owner: Option<&Owner>, reason: &str) -> Vec<Delivery> {
         let opaque = self.opaque(&handle.opaque_id);
+        // Janus 1.1.2 closes the PeerConnection of a detached handle without a `hangup`
+        // event: the client learns from `detached` (observed against Debian's Janus).
         if self.host.hangup(handle.id, reason, true) {
             handle.plugin.hangup_media(handle.id);
-            if let Some(o) = owner {
-                o.sink.send(
-                    handle.session,
-                    reply::hangup(handle.session, handle.id, opaque, reason),
-                );
-            }
         }
         handle.plugin.destroy_session(handle.id);
         self.host.destroy(handle.id);

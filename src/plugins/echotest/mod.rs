@@ -13,7 +13,9 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use media_core::engine::{MediaKind, MediaSink, OutgoingMessage, Peer, RtpIn};
 use media_core::rtp::{RtpView, RtpViewMut, SeqRewriter, TsRewriter};
-use media_core::sdp::{AnswerOptions, Codec, LocalMedia, MediaKind as SdpKind, SessionDescription};
+use media_core::sdp::{
+    AnswerOptions, Codec, LocalMedia, MediaKind as SdpKind, RtpExtension, SessionDescription,
+};
 use serde_json::{json, Value};
 use signaling::ids::HandleId;
 use signaling::jsep::{Jsep, JsepType};
@@ -23,6 +25,22 @@ use super::validate::{self, Kind};
 use crate::app::MediaHost;
 
 const PACKAGE: &str = "janus.plugin.echotest";
+/// The body fields Janus counts as "supported attributes": a body with none of them (and no
+/// SDP) is refused with 413, even if it carries `audiocodec` or `filename` (janus_echotest.c).
+const SUPPORTED_ATTRIBUTES: [&str; 12] = [
+    "audio",
+    "video",
+    "videocodec",
+    "videoprofile",
+    "opusred",
+    "bitrate",
+    "substream",
+    "temporal",
+    "fallback",
+    "record",
+    "min_delay",
+    "max_delay",
+];
 const ERROR_INVALID_ELEMENT: u16 = 413;
 const ERROR_INVALID_SDP: u16 = 414;
 /// REMB sent when `bitrate` is 0 ("no limit").
@@ -97,6 +115,10 @@ struct EchoSession {
     audio: AtomicBool,
     video: AtomicBool,
     bitrate: AtomicU32,
+    /// Last REMB the browser sent (Admin `peer-bitrate`).
+    peer_bitrate: AtomicU32,
+    /// The offer flagged insertable streams: the answer says so too (Janus `e2ee`).
+    e2ee: AtomicBool,
     substream: AtomicU8,
     temporal: AtomicU8,
     streams: Mutex<Arc<Vec<EchoStream>>>,
@@ -169,23 +191,7 @@ impl EchoTest {
             self.error(handle, transaction, ERROR_INVALID_ELEMENT, text);
             return;
         }
-        let known = [
-            "audio",
-            "video",
-            "bitrate",
-            "substream",
-            "temporal",
-            "fallback",
-            "record",
-            "filename",
-            "audiocodec",
-            "videocodec",
-            "videoprofile",
-            "opusred",
-            "min_delay",
-            "max_delay",
-        ];
-        if jsep.is_none() && !known.iter().any(|k| body.get(*k).is_some()) {
+        if jsep.is_none() && !SUPPORTED_ATTRIBUTES.iter().any(|k| body.get(*k).is_some()) {
             self.error(
                 handle,
                 transaction,
@@ -200,12 +206,15 @@ impl EchoTest {
                     handle,
                     transaction,
                     ERROR_INVALID_ELEMENT,
-                    format!("Invalid element ({key} should be 0, 1 or 2)"),
+                    format!("Invalid value ({key} should be 0, 1 or 2)"),
                 );
                 return;
             }
         }
         let peer = self.host.peer(handle);
+        if jsep.as_ref().is_some_and(|j| j.e2ee) {
+            session.e2ee.store(true, Ordering::Relaxed);
+        }
         if let Some(a) = body.get("audio").and_then(Value::as_bool) {
             session.audio.store(a, Ordering::Relaxed);
         }
@@ -225,17 +234,30 @@ impl EchoTest {
                 session.send_remb(p);
             }
         }
-        let mut layer_event = None;
+        // Like Janus: a target already being relayed is confirmed at once; otherwise the
+        // notification comes when the relay actually switches (after a keyframe).
         if let Some(s) = body.get("substream").and_then(Value::as_u64) {
             session.substream.store(s as u8, Ordering::Relaxed);
-            if let Some(p) = &peer {
-                session.request_keyframe(p);
+            match session.relayed_layer() {
+                Some((codec, current)) if u64::from(current) == s => session.notify(
+                    json!({"echotest":"event","videocodec":codec.janus_name(),"substream":s}),
+                ),
+                _ => {
+                    if let Some(p) = &peer {
+                        session.request_keyframe(p);
+                    }
+                }
             }
-            layer_event = Some(json!({"echotest":"event","videocodec":"vp8","substream":s}));
         }
         if let Some(t) = body.get("temporal").and_then(Value::as_u64) {
             session.temporal.store(t as u8, Ordering::Relaxed);
-            layer_event = Some(json!({"echotest":"event","videocodec":"vp8","temporal":t}));
+            // Every temporal layer of the relayed substream is echoed, i.e. layer 2 (Janus
+            // only confirms for VP8).
+            if t == 2 {
+                if let Some((Codec::Vp8, _)) = session.relayed_layer() {
+                    session.notify(json!({"echotest":"event","videocodec":"vp8","temporal":t}));
+                }
+            }
         }
         let mut answer = None;
         if let Some(jsep) = jsep {
@@ -257,9 +279,6 @@ impl EchoTest {
             json!({"echotest":"event","result":"ok"}),
             answer,
         );
-        if let Some(ev) = layer_event {
-            self.push(handle, None, ev, None);
-        }
     }
 
     fn answer(&self, session: &EchoSession, body: &Value, offer: &Jsep) -> Result<Jsep, String> {
@@ -267,6 +286,17 @@ impl EchoTest {
             .map_err(|e| format!("Error parsing offer: {e}"))?;
         let mut opts = AnswerOptions {
             sendonly_becomes_inactive: true,
+            // Janus's EchoTest list: abs-send-time (and toffset) are not echoed.
+            extensions: vec![
+                RtpExtension::Mid,
+                RtpExtension::Rid,
+                RtpExtension::RepairedRid,
+                RtpExtension::AudioLevel,
+                RtpExtension::VideoOrientation,
+                RtpExtension::PlayoutDelay,
+                RtpExtension::TransportCc,
+                RtpExtension::DependencyDescriptor,
+            ],
             ..AnswerOptions::default()
         };
         if let Some(c) = body
@@ -334,10 +364,17 @@ impl EchoTest {
                 .map(|p| p.codec())
                 .unwrap_or(Codec::Other);
         }
+        if streams.iter().any(|s| s.simulcast) {
+            // Janus aims every new simulcast offer at the best layers.
+            session.substream.store(2, Ordering::Relaxed);
+            session.temporal.store(2, Ordering::Relaxed);
+        }
         if let Ok(mut s) = session.streams.lock() {
             *s = Arc::new(streams);
         }
-        Ok(Jsep::new(JsepType::Answer, answer.to_sdp_string()))
+        let mut jsep = Jsep::new(JsepType::Answer, answer.to_sdp_string());
+        jsep.e2ee = session.e2ee.load(Ordering::Relaxed);
+        Ok(jsep)
     }
 }
 
@@ -351,6 +388,26 @@ impl EchoSession {
         if let Some(ev) = &self.events {
             let _ = ev.push_event(self.handle, None, data, None);
         }
+    }
+
+    /// The codec and substream of the simulcast video being relayed, once one is.
+    fn relayed_layer(&self) -> Option<(Codec, u8)> {
+        let streams = self.streams.lock().ok()?.clone();
+        streams
+            .iter()
+            .filter(|s| s.simulcast)
+            .find_map(|s| Some((s.codec, s.relay.lock().ok()?.current?)))
+    }
+
+    /// The negotiated codec of the first `kind` m-line (Admin `audio_codec`/`video_codec`).
+    fn codec_of(&self, kind: MediaKind) -> Option<&'static str> {
+        let streams = self.streams.lock().ok()?.clone();
+        streams
+            .iter()
+            .find(|s| s.kind == kind)
+            .map(|s| s.codec)
+            .filter(|c| *c != Codec::Other)
+            .map(Codec::janus_name)
     }
 
     fn stream_by_index(&self, i: usize) -> Option<(Arc<Vec<EchoStream>>, usize)> {
@@ -469,6 +526,14 @@ impl MediaSink for EchoSession {
             let Ok(p) = p else { break };
             out.clear();
             match p.parse() {
+                Ok(Rtcp::Remb(remb)) => {
+                    // Swallowed: the browser gets our cap instead (`send_remb`).
+                    self.peer_bitrate.store(
+                        remb.bitrate.min(u64::from(u32::MAX)) as u32,
+                        Ordering::Relaxed,
+                    );
+                    continue;
+                }
                 Ok(Rtcp::Pli(pli)) => {
                     let Some((s, remote)) = remote_of(pli.media_ssrc) else {
                         continue;
@@ -544,6 +609,8 @@ impl Plugin for EchoTest {
                 audio: AtomicBool::new(true),
                 video: AtomicBool::new(true),
                 bitrate: AtomicU32::new(0),
+                peer_bitrate: AtomicU32::new(0),
+                e2ee: AtomicBool::new(false),
                 substream: AtomicU8::new(2),
                 temporal: AtomicU8::new(2),
                 streams: Mutex::new(Arc::new(Vec::new())),
@@ -601,6 +668,8 @@ impl Plugin for EchoTest {
         session.audio.store(true, Ordering::Relaxed);
         session.video.store(true, Ordering::Relaxed);
         session.bitrate.store(0, Ordering::Relaxed);
+        session.peer_bitrate.store(0, Ordering::Relaxed);
+        session.e2ee.store(false, Ordering::Relaxed);
         self.push(
             handle,
             None,
@@ -615,18 +684,60 @@ impl Plugin for EchoTest {
         }
     }
 
+    /// Janus's keys and types (janus_echotest_query_session): codecs once negotiated,
+    /// simulcast state only with simulcast, `hangingup`/`destroyed` as integers.
     fn query_session(&self, handle: HandleId) -> Value {
-        let Some(s) = self.sessions.get(&handle) else {
+        let Some(s) = self.sessions.get(&handle).map(|s| s.clone()) else {
             return json!({});
         };
-        json!({
-            "audio_active": s.audio.load(Ordering::Relaxed),
-            "video_active": s.video.load(Ordering::Relaxed),
-            "bitrate": s.bitrate.load(Ordering::Relaxed),
-            "substream-target": s.substream.load(Ordering::Relaxed),
-            "temporal-layer-target": s.temporal.load(Ordering::Relaxed),
-            "hangingup": s.hungup.load(Ordering::Relaxed),
-            "destroyed": false,
-        })
+        let mut info = serde_json::Map::new();
+        info.insert(
+            "audio_active".into(),
+            s.audio.load(Ordering::Relaxed).into(),
+        );
+        info.insert(
+            "video_active".into(),
+            s.video.load(Ordering::Relaxed).into(),
+        );
+        if let Some(c) = s.codec_of(MediaKind::Audio) {
+            info.insert("audio_codec".into(), c.into());
+        }
+        if let Some(c) = s.codec_of(MediaKind::Video) {
+            info.insert("video_codec".into(), c.into());
+        }
+        info.insert("bitrate".into(), s.bitrate.load(Ordering::Relaxed).into());
+        info.insert(
+            "peer-bitrate".into(),
+            s.peer_bitrate.load(Ordering::Relaxed).into(),
+        );
+        let simulcast = s
+            .streams
+            .lock()
+            .map(|st| st.iter().any(|x| x.simulcast))
+            .unwrap_or(false);
+        if simulcast {
+            // -1 = nothing relayed yet; all temporal layers of the relayed substream pass.
+            let current = s.relayed_layer().map(|(_, l)| i64::from(l));
+            info.insert("simulcast".into(), true.into());
+            info.insert("substream".into(), current.unwrap_or(-1).into());
+            info.insert(
+                "substream-target".into(),
+                s.substream.load(Ordering::Relaxed).into(),
+            );
+            info.insert("temporal-layer".into(), current.map_or(-1, |_| 2).into());
+            info.insert(
+                "temporal-layer-target".into(),
+                s.temporal.load(Ordering::Relaxed).into(),
+            );
+        }
+        if s.e2ee.load(Ordering::Relaxed) {
+            info.insert("e2ee".into(), true.into());
+        }
+        // No slow-link detection yet; hangups complete synchronously; a session still in the
+        // map is not destroyed.
+        info.insert("slowlink_count".into(), 0.into());
+        info.insert("hangingup".into(), 0.into());
+        info.insert("destroyed".into(), 0.into());
+        Value::Object(info)
     }
 }
