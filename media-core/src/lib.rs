@@ -6,6 +6,7 @@
 
 pub mod dtls;
 pub mod engine;
+pub mod forward;
 pub mod ice;
 pub mod net;
 pub mod rtcp;

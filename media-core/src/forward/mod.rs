@@ -1,0 +1,155 @@
+//! The forwarding engine: one fan-out task per room (VideoRoom, and later Streaming and
+//! Record&Play playout) relaying publishers' RTP to subscribers.
+//!
+//! Shape (design.md, style.md §2): the room's state lives in ONE task that owns it (`&mut`, no
+//! lock per packet). Publishers' packets reach it through their peer's [`MediaSink`] as a
+//! bounded channel message carrying the decrypted packet as one `Bytes`; for each subscriber
+//! bound to that source the task rewrites the header (SSRC, sequence, timestamp, payload
+//! type, VP8 picture id / TL0PICIDX) into a per-subscriber scratch buffer and the subscriber's
+//! [`Peer`] encrypts once and sends. Subscriber lists are snapshots replaced on
+//! join/leave/update, never locked per packet. A full channel drops and counts.
+//!
+//! The core ([`RoomCore`]) is sans-IO: `handle_packet(now, ..)`, `handle_feedback(now, ..)`,
+//! `handle_timeout(now)` and `poll_output()` returning [`RouterOutput`]s (packets to send on a
+//! given peer, RTCP to a publisher, events). The task in [`task`] drives it with real time and
+//! real peers; tests drive it on a virtual clock with a loss emulator.
+//!
+//! What the core does per published stream: an RTX cache (≥ 1 s, `min_nack_queue`) answering
+//! subscriber NACKs (as RTX when the subscriber negotiated it, plain otherwise); NACKs upstream
+//! for losses seen from the publisher; PLI to the publisher on subscriber join, layer switch,
+//! subscriber PLI/FIR and every `fir_freq` without a keyframe, aggregated to at most one per
+//! 500 ms per publisher stream; REMB to the publisher from the room/publisher bitrate;
+//! simulcast substream/temporal selection with fallback; sender reports rewritten per
+//! subscriber so lip-sync holds.
+
+use bytes::Bytes;
+
+use crate::engine::{MediaKind, Peer};
+use crate::sdp::Codec;
+
+/// A publisher in a room (the plugin's participant id).
+pub type PublisherId = u64;
+/// A subscriber (the plugin's subscriber handle id).
+pub type SubscriberId = u64;
+
+/// One stream a publisher sends, as negotiated in its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PublishedStream {
+    /// Index of the stream in the publisher peer's received streams (`RtpIn::stream`).
+    pub index: usize,
+    /// The publisher's mid for it (for events and `feed_mid`).
+    pub mid: String,
+    pub kind: MediaKind,
+    pub codec: Codec,
+    /// Payload type the publisher uses.
+    pub pt: u8,
+    /// RTP clock rate (48000 audio, 90000 video).
+    pub clock_rate: u32,
+    /// Simulcast layers (1 = no simulcast). Layer 0 = lowest.
+    pub layers: u8,
+    /// The audio-level extension id, for talking detection (`None` = not negotiated).
+    pub audio_level_ext: Option<u8>,
+}
+
+/// One m-line of a subscriber and what feeds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    /// The subscriber's m-line index (its mid is this number as a string).
+    pub sub_index: usize,
+    /// The source: publisher and the index of its [`PublishedStream`]; `None` = inactive.
+    pub source: Option<(PublisherId, usize)>,
+    /// SSRC (and RTX SSRC when negotiated) we announced for this m-line.
+    pub ssrc: u32,
+    pub rtx_ssrc: Option<u32>,
+    /// Payload type in the subscriber's SDP (canonical PT; see plugins API §0.5).
+    pub pt: u8,
+    /// RTX payload type when negotiated.
+    pub rtx_pt: Option<u8>,
+    /// Relay this m-line (per-stream `send`, moderation, pause all = false).
+    pub send: bool,
+    /// Simulcast targets (0..=2) and fallback (µs); ignored without simulcast.
+    pub substream_target: u8,
+    pub temporal_target: u8,
+    pub fallback_us: u64,
+}
+
+/// Room-wide settings the core needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomConfig {
+    /// REMB cap for publishers in bit/s (0 = none). Janus raises 1..63999 to 64000.
+    pub bitrate: u32,
+    /// Periodic keyframe request when no keyframe was seen for this long (0 = off), seconds.
+    pub fir_freq: u32,
+    /// NACK / RTX cache depth in milliseconds (`min_nack_queue`, at least 1000 here).
+    pub nack_queue_ms: u32,
+    /// Talking detection: packets per window and average dBov threshold (0 packets = off).
+    pub audio_active_packets: u32,
+    pub audio_level_average: u8,
+}
+
+/// What the room reports to its owner (the plugin turns these into Janus events).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouterEvent {
+    /// The relayed simulcast substream of a subscriber m-line changed.
+    Substream { subscriber: SubscriberId, sub_index: usize, substream: u8 },
+    /// The relayed temporal layer changed.
+    Temporal { subscriber: SubscriberId, sub_index: usize, temporal: u8 },
+    /// A publisher's audio crossed the talking threshold.
+    Talking { publisher: PublisherId, index: usize, talking: bool, level_avg: f32 },
+}
+
+/// Receives a room's events. Called from the room task: never block.
+pub trait RouterObserver: Send + Sync {
+    fn on_event(&self, event: RouterEvent);
+}
+
+/// A packet on its way into a room (what the publisher's sink sends to the task).
+#[derive(Debug, Clone)]
+pub struct IncomingPacket {
+    pub publisher: PublisherId,
+    /// `RtpIn::stream` of the publisher peer.
+    pub index: usize,
+    /// Simulcast layer (`RtpIn::layer`).
+    pub layer: u8,
+    pub packet: Bytes,
+}
+
+/// Control messages and media for a room task; see [`task`] for the handle that sends them.
+#[derive(Clone)]
+pub enum RouterInput {
+    Packet(IncomingPacket),
+    /// RTCP from a subscriber (NACK, PLI, FIR, RR…), plain.
+    SubscriberRtcp { subscriber: SubscriberId, packet: Bytes },
+    /// RTCP from a publisher (SR for lip-sync, …), plain.
+    PublisherRtcp { publisher: PublisherId, packet: Bytes },
+    AddPublisher { publisher: PublisherId, peer: Peer, streams: Vec<PublishedStream> },
+    RemovePublisher { publisher: PublisherId },
+    /// Adds or replaces a subscriber's whole subscription list (a snapshot).
+    SetSubscriber { subscriber: SubscriberId, peer: Peer, subscriptions: Vec<Subscription> },
+    RemoveSubscriber { subscriber: SubscriberId },
+    /// Ask the publisher for a keyframe on every video stream (`configure keyframe:true`).
+    RequestKeyframe { publisher: PublisherId },
+    /// Per-publisher REMB cap override (`configure bitrate`), 0 = room default.
+    SetPublisherBitrate { publisher: PublisherId, bitrate: u32 },
+    SetConfig(RoomConfig),
+}
+
+// The handle the plugins use (implemented in `task.rs`), with these signatures:
+//
+// ```ignore
+// pub struct RouterHandle { .. }            // Clone + Send + Sync
+// impl RouterHandle {
+//     /// Starts the room task (inside a tokio runtime).
+//     pub fn spawn(config: RoomConfig, observer: Arc<dyn RouterObserver>) -> RouterHandle;
+//     /// Control input: never dropped (unbounded control channel, bounded by signaling rate).
+//     pub fn control(&self, input: RouterInput);
+//     /// The sink to install on a publisher's peer (`peer.set_sink(..)`): packets go into the
+//     /// bounded media channel, dropped and counted when full.
+//     pub fn publisher_sink(&self, publisher: PublisherId) -> Arc<dyn MediaSink>;
+//     /// The sink to install on a subscriber's peer: its RTCP (NACK/PLI/FIR) reaches the room.
+//     pub fn subscriber_sink(&self, subscriber: SubscriberId) -> Arc<dyn MediaSink>;
+//     pub fn stats(&self) -> &RouterStats;  // packets in/out, drops, nacks served, plis sent
+//     /// Ends the task (room destroyed).
+//     pub fn close(&self);
+// }
+// ```
