@@ -225,7 +225,7 @@ struct HandleObserver {
 }
 
 impl PeerObserver for HandleObserver {
-    fn on_event(&self, _peer: &Peer, event: PeerEvent) {
+    fn on_event(&self, peer: &Peer, event: PeerEvent) {
         let Some(host) = self.host.upgrade() else {
             return;
         };
@@ -244,6 +244,13 @@ impl PeerObserver for HandleObserver {
                 seconds: None,
             },
             PeerEvent::Closed(reason) => {
+                // A handle may already negotiate a new PeerConnection when the old one's close
+                // is reported (VideoRoom `unpublish` then `publish`): only the current PC's
+                // close is a hangup, or the new publication would be torn down.
+                let current = host.pcs.get(&self.handle).map(|pc| pc.clone());
+                if current.is_some_and(|pc| pc.lock().is_ok_and(|st| st.peer.id() != peer.id())) {
+                    return;
+                }
                 host.pcs.remove(&self.handle);
                 WebRtcEvent::Hangup {
                     reason: reason.janus_reason(),

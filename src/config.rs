@@ -88,6 +88,149 @@ impl Default for LogConfig {
 pub struct PluginsConfig {
     /// Package names not to load (Janus `plugins.disable`), e.g. `["janus.plugin.echotest"]`.
     pub disable: Vec<String>,
+    /// `[plugins.videoroom]`: Janus's `janus.plugin.videoroom.jcfg`.
+    pub videoroom: VideoRoomConfig,
+}
+
+/// `[plugins.videoroom]`: the `general` settings and the static rooms (`room-<id>`
+/// categories in Janus's jcfg). Defaults are Debian's sample: rooms 1234 and 5678.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoRoomConfig {
+    /// If set, `create` (and `list` of private rooms) needs it (Janus `admin_key`).
+    pub admin_key: Option<String>,
+    /// With `admin_key`, `rtp_forward`/`stop_rtp_forward` need it too.
+    pub lock_rtp_forward: bool,
+    /// Room and participant IDs are strings instead of numbers.
+    pub string_ids: bool,
+    /// Rooms created at start (`[[plugins.videoroom.rooms]]`); `rooms = []` for none.
+    pub rooms: Vec<VideoRoomRoom>,
+}
+
+impl Default for VideoRoomConfig {
+    fn default() -> Self {
+        VideoRoomConfig {
+            admin_key: None,
+            lock_rtp_forward: false,
+            string_ids: false,
+            rooms: vec![
+                VideoRoomRoom {
+                    room: RoomIdConfig::Num(1234),
+                    description: Some("Demo Room".to_owned()),
+                    secret: Some("adminpwd".to_owned()),
+                    publishers: 6,
+                    bitrate: 128_000,
+                    fir_freq: 10,
+                    ..VideoRoomRoom::default()
+                },
+                VideoRoomRoom {
+                    room: RoomIdConfig::Num(5678),
+                    description: Some("VP9-SVC Demo Room".to_owned()),
+                    secret: Some("adminpwd".to_owned()),
+                    publishers: 6,
+                    bitrate: 512_000,
+                    fir_freq: 10,
+                    videocodec: "vp9".to_owned(),
+                    video_svc: true,
+                    ..VideoRoomRoom::default()
+                },
+            ],
+        }
+    }
+}
+
+/// A room ID in the config: a number, or a string with `string_ids`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum RoomIdConfig {
+    Num(u64),
+    Str(String),
+}
+
+/// One static room; keys and defaults are those of Janus's `create` (plugins API §2.1).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoRoomRoom {
+    /// Required: the room ID (0 is refused).
+    pub room: RoomIdConfig,
+    /// Default `room-<id>`, as Janus names a jcfg room without one.
+    pub description: Option<String>,
+    pub is_private: bool,
+    pub secret: Option<String>,
+    pub pin: Option<String>,
+    pub require_pvtid: bool,
+    pub signed_tokens: bool,
+    /// Most concurrently active publishers.
+    pub publishers: u64,
+    /// REMB cap for publishers, bit/s (0 = none).
+    pub bitrate: u64,
+    pub bitrate_cap: bool,
+    /// Seconds between keyframe requests (0 = off).
+    pub fir_freq: u64,
+    /// Allowed codecs in priority order (at most 5).
+    pub audiocodec: String,
+    pub videocodec: String,
+    pub vp9_profile: Option<String>,
+    pub h264_profile: Option<String>,
+    pub opus_fec: bool,
+    pub opus_dtx: bool,
+    pub video_svc: bool,
+    pub audiolevel_ext: bool,
+    pub audiolevel_event: bool,
+    pub audio_active_packets: u64,
+    pub audio_level_average: u64,
+    pub videoorient_ext: bool,
+    pub playoutdelay_ext: bool,
+    pub transport_wide_cc_ext: bool,
+    /// Accepted and reported; recording is not implemented yet.
+    pub record: bool,
+    pub rec_dir: Option<String>,
+    pub lock_record: bool,
+    pub notify_joining: bool,
+    pub require_e2ee: bool,
+    /// Accepted and reported; no dummy publisher is created yet.
+    pub dummy_publisher: bool,
+    /// Token ACL for joins (enabled when present).
+    pub allowed: Option<Vec<String>>,
+}
+
+impl Default for VideoRoomRoom {
+    fn default() -> Self {
+        VideoRoomRoom {
+            room: RoomIdConfig::Num(0),
+            description: None,
+            is_private: false,
+            secret: None,
+            pin: None,
+            require_pvtid: false,
+            signed_tokens: false,
+            publishers: 3,
+            bitrate: 0,
+            bitrate_cap: false,
+            fir_freq: 0,
+            audiocodec: "opus".to_owned(),
+            videocodec: "vp8".to_owned(),
+            vp9_profile: None,
+            h264_profile: None,
+            opus_fec: true,
+            opus_dtx: false,
+            video_svc: false,
+            audiolevel_ext: true,
+            audiolevel_event: false,
+            audio_active_packets: 100,
+            audio_level_average: 25,
+            videoorient_ext: true,
+            playoutdelay_ext: true,
+            transport_wide_cc_ext: true,
+            record: false,
+            rec_dir: None,
+            lock_record: false,
+            notify_joining: false,
+            require_e2ee: false,
+            dummy_publisher: false,
+            allowed: None,
+        }
+    }
 }
 
 impl MediaConfig {
@@ -176,6 +319,24 @@ mod tests {
             m.rtp_port_range = bad.into();
             assert!(m.port_range().is_err(), "{bad} must be refused");
         }
+    }
+
+    #[test]
+    fn videoroom_rooms_parse_and_default_to_the_samples() {
+        let d = Config::default().plugins.videoroom;
+        let ids: Vec<_> = d.rooms.iter().map(|r| r.room.clone()).collect();
+        assert_eq!(ids, [RoomIdConfig::Num(1234), RoomIdConfig::Num(5678)]);
+        let c = Config::from_toml(
+            "[plugins.videoroom]\nstring_ids = true\n[[plugins.videoroom.rooms]]\nroom = \"abc\"\npin = \"1\"\n",
+        )
+        .expect("parses");
+        let v = c.plugins.videoroom;
+        assert!(v.string_ids);
+        assert_eq!(v.rooms.len(), 1);
+        assert_eq!(v.rooms[0].room, RoomIdConfig::Str("abc".into()));
+        assert_eq!(v.rooms[0].publishers, 3);
+        let none = Config::from_toml("[plugins.videoroom]\nrooms = []\n").expect("parses");
+        assert!(none.plugins.videoroom.rooms.is_empty());
     }
 
     #[test]

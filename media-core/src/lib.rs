@@ -7,6 +7,8 @@
 pub mod dtls;
 pub mod engine;
 pub mod forward;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ice;
 pub mod net;
 pub mod rtcp;

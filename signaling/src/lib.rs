@@ -10,6 +10,8 @@
 pub mod auth;
 pub mod config;
 pub mod core;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateway;
 pub mod host;
 pub mod ids;

@@ -4,6 +4,7 @@
 //! application's [`MediaHost`]). EchoTest is the smallest and the model for the others.
 
 pub mod echotest;
+pub mod videoroom;
 
 use std::sync::Arc;
 
@@ -14,7 +15,10 @@ use crate::config::PluginsConfig;
 
 /// Builds every plugin not listed in `disable`.
 pub fn load(config: &PluginsConfig, host: Arc<MediaHost>) -> Vec<Arc<dyn Plugin>> {
-    let all: Vec<Arc<dyn Plugin>> = vec![echotest::EchoTest::new(host)];
+    let all: Vec<Arc<dyn Plugin>> = vec![
+        echotest::EchoTest::new(host.clone()),
+        videoroom::VideoRoom::new(&config.videoroom, host),
+    ];
     all.into_iter()
         .filter(|p| !config.disable.iter().any(|d| d == p.info().package))
         .collect()

@@ -91,11 +91,24 @@ pub struct RoomConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum RouterEvent {
     /// The relayed simulcast substream of a subscriber m-line changed.
-    Substream { subscriber: SubscriberId, sub_index: usize, substream: u8 },
+    Substream {
+        subscriber: SubscriberId,
+        sub_index: usize,
+        substream: u8,
+    },
     /// The relayed temporal layer changed.
-    Temporal { subscriber: SubscriberId, sub_index: usize, temporal: u8 },
+    Temporal {
+        subscriber: SubscriberId,
+        sub_index: usize,
+        temporal: u8,
+    },
     /// A publisher's audio crossed the talking threshold.
-    Talking { publisher: PublisherId, index: usize, talking: bool, level_avg: f32 },
+    Talking {
+        publisher: PublisherId,
+        index: usize,
+        talking: bool,
+        level_avg: f32,
+    },
 }
 
 /// Receives a room's events. Called from the room task: never block.
@@ -119,18 +132,41 @@ pub struct IncomingPacket {
 pub enum RouterInput {
     Packet(IncomingPacket),
     /// RTCP from a subscriber (NACK, PLI, FIR, RR…), plain.
-    SubscriberRtcp { subscriber: SubscriberId, packet: Bytes },
+    SubscriberRtcp {
+        subscriber: SubscriberId,
+        packet: Bytes,
+    },
     /// RTCP from a publisher (SR for lip-sync, …), plain.
-    PublisherRtcp { publisher: PublisherId, packet: Bytes },
-    AddPublisher { publisher: PublisherId, peer: Peer, streams: Vec<PublishedStream> },
-    RemovePublisher { publisher: PublisherId },
+    PublisherRtcp {
+        publisher: PublisherId,
+        packet: Bytes,
+    },
+    AddPublisher {
+        publisher: PublisherId,
+        peer: Peer,
+        streams: Vec<PublishedStream>,
+    },
+    RemovePublisher {
+        publisher: PublisherId,
+    },
     /// Adds or replaces a subscriber's whole subscription list (a snapshot).
-    SetSubscriber { subscriber: SubscriberId, peer: Peer, subscriptions: Vec<Subscription> },
-    RemoveSubscriber { subscriber: SubscriberId },
+    SetSubscriber {
+        subscriber: SubscriberId,
+        peer: Peer,
+        subscriptions: Vec<Subscription>,
+    },
+    RemoveSubscriber {
+        subscriber: SubscriberId,
+    },
     /// Ask the publisher for a keyframe on every video stream (`configure keyframe:true`).
-    RequestKeyframe { publisher: PublisherId },
+    RequestKeyframe {
+        publisher: PublisherId,
+    },
     /// Per-publisher REMB cap override (`configure bitrate`), 0 = room default.
-    SetPublisherBitrate { publisher: PublisherId, bitrate: u32 },
+    SetPublisherBitrate {
+        publisher: PublisherId,
+        bitrate: u32,
+    },
     SetConfig(RoomConfig),
 }
 

@@ -1,0 +1,5 @@
+//! `cargo fuzz run sdp`: see `media_core::fuzzing::exercise_sdp` (shared with the replay in
+//! `media-core/tests/fuzz_regressions.rs`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| media_core::fuzzing::exercise_sdp(data));
