@@ -302,6 +302,22 @@ impl<'a> StunMessage<'a> {
             if m.integrity.is_some() {
                 continue;
             }
+            // §15: "only the first occurrence needs to be processed by a receiver, and any
+            // duplicates MAY be ignored". The engine routes by the first USERNAME
+            // ([`local_ufrag`]); the agent must authenticate that same one.
+            let duplicate = match t {
+                attr::USERNAME => m.username.is_some(),
+                attr::PRIORITY => m.priority.is_some(),
+                attr::USE_CANDIDATE => m.use_candidate,
+                attr::ICE_CONTROLLING => m.ice_controlling.is_some(),
+                attr::ICE_CONTROLLED => m.ice_controlled.is_some(),
+                attr::XOR_MAPPED_ADDRESS => m.xor_mapped_address.is_some(),
+                attr::ERROR_CODE => m.error_code.is_some(),
+                _ => false,
+            };
+            if duplicate {
+                continue;
+            }
             match t {
                 attr::USERNAME => {
                     if v.len() > MAX_USERNAME_LEN {

@@ -186,8 +186,16 @@ fn write_media(f: &mut fmt::Formatter<'_>, m: &MediaSection) -> fmt::Result {
     if let Some(s) = m.setup {
         write!(f, "a=setup:{s}\r\n")?;
     }
-    // Payload attributes in m-line order, then any mentioned only by attributes.
-    let in_line: Vec<u8> = m.pts().collect();
+    // Payload attributes in m-line order, then any mentioned only by attributes. A payload
+    // type listed twice on the m= line still has one rtpmap/fmtp/rtcp-fb set (RFC 8866 §6.6,
+    // §6.15: they are per payload type), so it is written once: writing it per occurrence
+    // grew the SDP on every parse/write round trip (fuzz/regressions/sdp/).
+    let mut in_line: Vec<u8> = Vec::new();
+    for pt in m.pts() {
+        if !in_line.contains(&pt) {
+            in_line.push(pt);
+        }
+    }
     let ordered = in_line
         .iter()
         .filter_map(|pt| m.payload(*pt))
