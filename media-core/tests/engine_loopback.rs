@@ -142,6 +142,7 @@ async fn browser_like_client_gets_ice_dtls_gcm_srtp_and_data_echo() {
         mid_ext: None,
         rid_ext: None,
         repaired_rid_ext: None,
+        twcc_ext: None,
     });
     peer.set_sink(Some(Arc::new(Echo)));
 
@@ -345,6 +346,7 @@ async fn a_peer_that_stops_consent_checks_is_closed_and_counted_out() {
         mid_ext: None,
         rid_ext: None,
         repaired_rid_ext: None,
+        twcc_ext: None,
     });
     let socket = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     socket
@@ -450,6 +452,7 @@ async fn checks_over_ipv6_are_answered_from_the_ipv6_socket() {
         mid_ext: None,
         rid_ext: None,
         repaired_rid_ext: None,
+        twcc_ext: None,
     });
     let server6 = SocketAddr::new("::1".parse().expect("ip"), engine.local_addr().port());
     client

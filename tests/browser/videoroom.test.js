@@ -14,12 +14,6 @@ import { withDiagnostics } from './lib/diag.js';
 
 const PAGES = 3;
 
-// The room fan-out task (media-core `forward::task`) has not landed yet: VideoRoom signalling
-// and data channels work, audio/video are not relayed, so these tests would fail for a known
-// reason. They run once it lands, or now against Janus (JANUS_NETNS=1) or with VIDEOROOM_MEDIA=1.
-const SKIP = !(process.env.JANUS_NETNS === '1' || process.env.VIDEOROOM_MEDIA === '1')
-  && 'VideoRoom media relay (media-core forward::task) not landed yet';
-
 let env;
 before(async () => { env = await startEnvironment(); }, { timeout: 90_000 });
 after(async () => { await env?.stop(); }, { timeout: 30_000 });
@@ -59,7 +53,7 @@ function feedStats(page) {
   });
 }
 
-test(`Debian demo videoroomtest.html: ${PAGES} publishers in room 1234 see each other`, { skip: SKIP, timeout: 240_000 }, async (t) => {
+test(`Debian demo videoroomtest.html: ${PAGES} publishers in room 1234 see each other`, { timeout: 240_000 }, async (t) => {
   if (!env.demosDir) {
     assert.fail('janus-demos is not installed (apt-get install -y janus-demos): no videoroomtest.html');
   }
@@ -172,7 +166,7 @@ function multiStats(page) {
   });
 }
 
-test(`Debian demo mvideoroomtest.html: ${PAGES} publishers, one multistream subscription each`, { skip: SKIP, timeout: 240_000 }, async (t) => {
+test(`Debian demo mvideoroomtest.html: ${PAGES} publishers, one multistream subscription each`, { timeout: 240_000 }, async (t) => {
   if (!env.demosDir) {
     assert.fail('janus-demos is not installed (apt-get install -y janus-demos): no mvideoroomtest.html');
   }
@@ -273,7 +267,7 @@ function dataPeer(page, role, feed) {
   }, { role, feed });
 }
 
-test('data channels: a publisher\'s messages reach its subscriber, labelled with its ID', { skip: SKIP, timeout: 120_000 }, async (t) => {
+test('data channels: a publisher\'s messages reach its subscriber, labelled with its ID', { timeout: 120_000 }, async (t) => {
   if (!env.demosDir) {
     assert.fail('janus-demos is not installed (apt-get install -y janus-demos): no videoroomtest.html');
   }
@@ -314,7 +308,7 @@ test('data channels: a publisher\'s messages reach its subscriber, labelled with
   }, { resultsExpr: 'window.dt' });
 });
 
-test('rtp_forward: a publisher\'s video copied as plain RTP to a UDP port', { skip: SKIP, timeout: 120_000 }, async (t) => {
+test('rtp_forward: a publisher\'s video copied as plain RTP to a UDP port', { timeout: 120_000 }, async (t) => {
   if (!env.demosDir) assert.fail('janus-demos is not installed: no videoroomtest.html');
   if (env.target.wrap.length) {
     t.skip('the server runs in a network namespace: its UDP cannot reach this process');

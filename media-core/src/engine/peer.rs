@@ -67,6 +67,10 @@ pub struct RemoteParams {
     pub mid_ext: Option<u8>,
     pub rid_ext: Option<u8>,
     pub repaired_rid_ext: Option<u8>,
+    /// Id of the transport-wide sequence number extension
+    /// (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2): when set, the engine sends
+    /// transport-cc feedback for the packets it receives.
+    pub twcc_ext: Option<u8>,
 }
 
 /// One received RTP packet, decrypted, as handed to a [`MediaSink`].
@@ -333,18 +337,18 @@ impl Peer {
     /// Encrypts and sends one plain RTP packet.
     pub fn send_rtp(&self, packet: &[u8]) -> Result<(), SendError> {
         let to = self.selected().ok_or(SendError::NotConnected)?;
-        let protected = {
-            let mut guard = self.shared.srtp_out.lock().map_err(|_| SendError::Srtp)?;
-            let ctx = guard.as_mut().ok_or(SendError::NotConnected)?;
-            ctx.protect_rtp(packet).map_err(|_| SendError::Srtp)?
-        };
+        // Encrypted into the context's scratch buffer and sent from it, under the lock: no
+        // allocation per packet (srtp module doc).
+        let mut guard = self.shared.srtp_out.lock().map_err(|_| SendError::Srtp)?;
+        let ctx = guard.as_mut().ok_or(SendError::NotConnected)?;
+        let protected = ctx.protect_rtp(packet).map_err(|_| SendError::Srtp)?;
         let c = &self.shared.counters;
         c.rtp_packets_out.fetch_add(1, Ordering::Relaxed);
         c.rtp_bytes_out
             .fetch_add(packet.len() as u64, Ordering::Relaxed);
         self.shared
             .engine
-            .send_datagram(&protected, to)
+            .send_datagram(protected, to)
             .map_err(|_| {
                 c.send_drops.fetch_add(1, Ordering::Relaxed);
                 SendError::WouldBlock
@@ -354,18 +358,16 @@ impl Peer {
     /// Encrypts and sends one plain RTCP compound packet.
     pub fn send_rtcp(&self, packet: &[u8]) -> Result<(), SendError> {
         let to = self.selected().ok_or(SendError::NotConnected)?;
-        let protected = {
-            let mut guard = self.shared.srtp_out.lock().map_err(|_| SendError::Srtp)?;
-            let ctx = guard.as_mut().ok_or(SendError::NotConnected)?;
-            ctx.protect_rtcp(packet).map_err(|_| SendError::Srtp)?
-        };
+        let mut guard = self.shared.srtp_out.lock().map_err(|_| SendError::Srtp)?;
+        let ctx = guard.as_mut().ok_or(SendError::NotConnected)?;
+        let protected = ctx.protect_rtcp(packet).map_err(|_| SendError::Srtp)?;
         self.shared
             .counters
             .rtcp_packets_out
             .fetch_add(1, Ordering::Relaxed);
         self.shared
             .engine
-            .send_datagram(&protected, to)
+            .send_datagram(protected, to)
             .map_err(|_| {
                 self.shared
                     .counters

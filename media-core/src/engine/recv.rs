@@ -6,7 +6,9 @@
 //! - DTLS → accepted only from an address that passed an authenticated check; the ClientHello
 //!   is sniffed to choose the SRTP profile (GCM when offered), then handed to the DTLS task;
 //! - SRTP/SRTCP → decrypted once with the peer's inbound context (owned here, no lock) and
-//!   given to the peer's sink as one shared `Bytes`.
+//!   given to the peer's sink as one shared `Bytes`; the transport-wide sequence number of
+//!   each RTP packet is recorded for transport-cc feedback when negotiated.
+//!
 //! Anything else, or anything from an unknown source, is dropped and counted.
 
 use std::collections::HashMap;
@@ -27,6 +29,8 @@ use super::{Control, EngineShared};
 use crate::dtls::clienthello::ClientHelloSniffer;
 use crate::ice::{IceEvent, IceLiteAgent};
 use crate::net::demux::{classify, PacketClass};
+use crate::rtcp::TwccRecorder;
+use crate::rtp::RtpView;
 use crate::srtp::SrtpContext;
 
 /// Largest datagram we read (bigger ones are truncated by the kernel and fail to decrypt).
@@ -37,6 +41,11 @@ const MAX_PENDING_DTLS: usize = 8;
 const MAX_ROUTES: usize = 32;
 /// How often timers (consent, no-media) are checked.
 const TICK: Duration = Duration::from_millis(250);
+/// How often peers with unreported transport-cc arrivals are visited. Half of
+/// [`crate::rtcp::TWCC_PERIOD`]: the recorder keeps its own 100 ms grid, this only bounds how
+/// late a feedback can be. Only peers with pending arrivals are visited, so thousands of
+/// subscribers (which receive nothing) cost nothing here.
+const TWCC_TICK: Duration = Duration::from_millis(50);
 
 enum DtlsPhase {
     Waiting {
@@ -57,6 +66,21 @@ struct Route {
     rtx: bool,
 }
 
+/// Transport-cc feedback of a peer that negotiated the transport-wide sequence number
+/// (draft-holmer-rmcat-transport-wide-cc-extensions-01).
+struct TwccState {
+    /// Header-extension id from the remote SDP.
+    ext: u8,
+    recorder: TwccRecorder,
+    /// Our SSRC as the feedback sender: random, fixed for the peer's life.
+    sender_ssrc: u32,
+    /// The first media SSRC seen with the extension (the feedback is transport-wide; the
+    /// field is informative, §3.1).
+    media_ssrc: Option<u32>,
+    /// In [`Receiver::twcc_pending`].
+    queued: bool,
+}
+
 struct StreamState {
     receiving: bool,
     last_packet: Option<Instant>,
@@ -74,6 +98,7 @@ struct Entry {
     streams: Vec<StreamState>,
     /// Shared with the peer's counters (Admin `handle_info`), indexed like `streams`.
     stream_counters: Arc<Vec<StreamCounters>>,
+    twcc: Option<TwccState>,
 }
 
 impl Entry {
@@ -88,6 +113,11 @@ struct Receiver {
     by_ufrag: HashMap<String, PeerId>,
     by_addr: HashMap<SocketAddr, PeerId>,
     stun_out: Vec<u8>,
+    /// Peers with transport-cc arrivals not yet reported, each once. Its capacity is kept at
+    /// least the number of peers so that queueing on the packet path never allocates.
+    twcc_pending: Vec<PeerId>,
+    /// Feedback packet being built (reused).
+    rtcp_out: Vec<u8>,
 }
 
 pub(super) async fn run(engine: Arc<EngineShared>, mut ctrl: mpsc::UnboundedReceiver<Control>) {
@@ -100,10 +130,14 @@ pub(super) async fn run(engine: Arc<EngineShared>, mut ctrl: mpsc::UnboundedRece
         by_ufrag: HashMap::new(),
         by_addr: HashMap::new(),
         stun_out: Vec::with_capacity(256),
+        twcc_pending: Vec::new(),
+        rtcp_out: Vec::with_capacity(crate::rtcp::MAX_FEEDBACK_LEN),
     };
     let mut buf = vec![0u8; RECV_BUFFER];
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut twcc_tick = tokio::time::interval(TWCC_TICK);
+    twcc_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             biased;
@@ -120,6 +154,7 @@ pub(super) async fn run(engine: Arc<EngineShared>, mut ctrl: mpsc::UnboundedRece
                 Err(e) => tracing::debug!("media socket (IPv6) receive error: {e}"),
             },
             _ = tick.tick() => rx.handle_tick(Instant::now()),
+            _ = twcc_tick.tick() => rx.handle_twcc_tick(Instant::now()),
         }
     }
 }
@@ -164,6 +199,7 @@ impl Receiver {
                         routes: Vec::new(),
                         streams: Vec::new(),
                         stream_counters: Arc::new(Vec::new()),
+                        twcc: None,
                     },
                 );
             }
@@ -192,7 +228,29 @@ impl Receiver {
                 if let Ok(mut c) = e.peer.shared.counters.recv_streams.lock() {
                     *c = e.stream_counters.clone();
                 }
+                match (params.twcc_ext, e.twcc.as_mut()) {
+                    (None, _) => {
+                        if e.twcc.take().is_some_and(|t| t.queued) {
+                            self.twcc_pending.retain(|id| *id != peer);
+                        }
+                    }
+                    (Some(ext), Some(t)) => t.ext = ext,
+                    (Some(ext), None) => {
+                        e.twcc = Some(TwccState {
+                            ext,
+                            recorder: TwccRecorder::new(),
+                            sender_ssrc: rand::random::<u32>().max(1),
+                            media_ssrc: None,
+                            queued: false,
+                        });
+                    }
+                }
                 e.remote = Some(*params);
+                let want = self.peers.len();
+                if self.twcc_pending.capacity() < want {
+                    self.twcc_pending
+                        .reserve(want.saturating_sub(self.twcc_pending.len()));
+                }
             }
             Control::RestartIce { peer, ufrag, pwd } => {
                 let Some(e) = self.peers.get_mut(&peer) else {
@@ -252,6 +310,9 @@ impl Receiver {
         };
         self.by_ufrag.retain(|_, id| *id != peer);
         self.by_addr.retain(|_, id| *id != peer);
+        if e.twcc.as_ref().is_some_and(|t| t.queued) {
+            self.twcc_pending.retain(|id| *id != peer);
+        }
         e.dtls = DtlsPhase::Closed;
         let shared = e.shared().clone();
         shared.closed.store(true, Ordering::Release);
@@ -321,6 +382,42 @@ impl Receiver {
         }
         for id in failed {
             self.close(id, CloseReason::IceFailed, false);
+        }
+    }
+
+    /// Sends the transport-cc feedback that is due (§3.1) and forgets peers with nothing
+    /// left to report.
+    fn handle_twcc_tick(&mut self, now: Instant) {
+        let mut i = 0;
+        while let Some(id) = self.twcc_pending.get(i).copied() {
+            let pending = match self.peers.get_mut(&id).and_then(|e| {
+                let t = e.twcc.as_mut()?;
+                Some((&e.peer, t))
+            }) {
+                Some((peer, t)) => {
+                    let media_ssrc = t.media_ssrc.unwrap_or(0);
+                    self.rtcp_out.clear();
+                    while t.recorder.poll_feedback(
+                        now,
+                        t.sender_ssrc,
+                        media_ssrc,
+                        &mut self.rtcp_out,
+                    ) {
+                        // A full socket drops the feedback (counted): the next one covers
+                        // newer packets and the sender copes with gaps (fb pkt count).
+                        let _ = peer.send_rtcp(&self.rtcp_out);
+                        self.rtcp_out.clear();
+                    }
+                    t.queued = t.recorder.has_pending();
+                    t.queued
+                }
+                None => false,
+            };
+            if pending {
+                i += 1;
+            } else {
+                self.twcc_pending.swap_remove(i);
+            }
         }
     }
 
@@ -550,7 +647,26 @@ impl Receiver {
         let Some(remote) = e.remote.as_ref() else {
             return;
         };
-        let Some(route) = route_packet(&mut e.routes, remote, &plain) else {
+        let Ok(view) = RtpView::try_parse(&plain) else {
+            stats.malformed_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        // Before routing: probes and packets of unknown SSRCs count for the sender's
+        // estimator too.
+        if let Some(t) = e.twcc.as_mut() {
+            if let Some(seq) = view
+                .extension(t.ext)
+                .and_then(crate::rtp::ext::transport_cc_seq)
+            {
+                t.recorder.record(seq, now);
+                t.media_ssrc.get_or_insert(view.ssrc());
+                if !t.queued {
+                    t.queued = true;
+                    self.twcc_pending.push(id);
+                }
+            }
+        }
+        let Some(route) = route_packet(&mut e.routes, remote, &view) else {
             stats.malformed_dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
@@ -758,8 +874,7 @@ fn initial_routes(params: &RemoteParams) -> Vec<Route> {
 }
 
 /// Finds (or learns from the mid/rid header extensions) the stream of an RTP packet.
-fn route_packet(routes: &mut Vec<Route>, remote: &RemoteParams, packet: &[u8]) -> Option<Route> {
-    let view = crate::rtp::RtpView::try_parse(packet).ok()?;
+fn route_packet(routes: &mut Vec<Route>, remote: &RemoteParams, view: &RtpView) -> Option<Route> {
     let ssrc = view.ssrc();
     let pt = view.payload_type();
     if let Some(r) = routes.iter().find(|r| r.ssrc == ssrc) {

@@ -84,7 +84,7 @@ pub fn remote_params(
     low_first: bool,
 ) -> RemoteParams {
     let mut streams = Vec::new();
-    let (mut mid_ext, mut rid_ext, mut repaired_rid_ext) = (None, None, None);
+    let (mut mid_ext, mut rid_ext, mut repaired_rid_ext, mut twcc_ext) = (None, None, None, None);
     for m in sd
         .media
         .iter()
@@ -108,6 +108,7 @@ pub fn remote_params(
         mid_ext = mid_ext.or(ext_id(RtpExtension::Mid));
         rid_ext = rid_ext.or(ext_id(RtpExtension::Rid));
         repaired_rid_ext = repaired_rid_ext.or(ext_id(RtpExtension::RepairedRid));
+        twcc_ext = twcc_ext.or(ext_id(RtpExtension::TransportCc));
         streams.push(RecvStreamParams {
             mid: m.mid.clone().unwrap_or_default(),
             kind,
@@ -130,5 +131,6 @@ pub fn remote_params(
         mid_ext,
         rid_ext,
         repaired_rid_ext,
+        twcc_ext,
     }
 }

@@ -127,6 +127,32 @@ pub struct IncomingPacket {
     pub packet: Bytes,
 }
 
+/// RTP header-extension IDs (RFC 8285 `a=extmap`) one peer negotiated.
+///
+/// Relayed packets get their extension block rebuilt per subscriber (as Janus's core does):
+/// the publisher's values are read with the publisher's IDs and written with the
+/// subscriber's; the subscriber's own mid goes in the mid extension. The publisher's mid,
+/// rid, transport-cc and abs-send-time never reach subscribers: Chrome routes a packet by
+/// its mid before its SSRC (RFC 9143 §9.2) and drops unknown mids, so a publisher's mid
+/// relayed as-is would land on the wrong m-line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExtensionIds {
+    pub mid: Option<u8>,
+    pub audio_level: Option<u8>,
+    pub video_orientation: Option<u8>,
+    pub playout_delay: Option<u8>,
+}
+
+impl ExtensionIds {
+    /// The IDs Janus's VideoRoom (and ours) offers subscribers: the default for subscribers.
+    pub const JANUS_SUBSCRIBER: ExtensionIds = ExtensionIds {
+        mid: Some(4),
+        audio_level: Some(1),
+        video_orientation: Some(13),
+        playout_delay: Some(12),
+    };
+}
+
 /// Control messages and media for a room task; see [`task`] for the handle that sends them.
 #[derive(Clone)]
 pub enum RouterInput {
@@ -168,6 +194,17 @@ pub enum RouterInput {
         bitrate: u32,
     },
     SetConfig(RoomConfig),
+    /// The publisher's header-extension IDs (from its SDP). Without it only the audio level
+    /// (`PublishedStream::audio_level_ext`) is carried over to subscribers.
+    PublisherExtensions {
+        publisher: PublisherId,
+        extensions: ExtensionIds,
+    },
+    /// The subscriber's header-extension IDs; default [`ExtensionIds::JANUS_SUBSCRIBER`].
+    SubscriberExtensions {
+        subscriber: SubscriberId,
+        extensions: ExtensionIds,
+    },
 }
 
 // The handle the plugins use (implemented in `task.rs`), with these signatures:
@@ -189,3 +226,13 @@ pub enum RouterInput {
 //     pub fn close(&self);
 // }
 // ```
+
+mod cache;
+mod keyframe;
+mod rewrite;
+pub mod room;
+mod simulcast;
+pub mod task;
+
+pub use room::{CoreStats, RoomCore, RouterOutput};
+pub use task::{RouterHandle, RouterStats};

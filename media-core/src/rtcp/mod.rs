@@ -8,6 +8,8 @@ mod feedback;
 mod report;
 mod rewrite;
 mod twcc;
+pub mod twcc_build;
+pub mod twcc_recorder;
 
 pub use build::{
     bye as build_bye, fir as build_fir, nack as build_nack, pli as build_pli, remb as build_remb,
@@ -26,6 +28,8 @@ pub use report::{
 };
 pub use rewrite::{rewrite_feedback_ssrcs, rewrite_ssrcs, SsrcRole};
 pub use twcc::{TransportCc, TwccPacket, TwccPackets, TwccStatus};
+pub use twcc_build::{transport_cc as build_transport_cc, TwccHeader};
+pub use twcc_recorder::{TwccRecorder, MAX_FEEDBACK_LEN, TWCC_HISTORY, TWCC_PERIOD};
 
 /// Why bytes are not valid RTCP.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

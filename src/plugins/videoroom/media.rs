@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 use media_core::engine::{MediaSink, OutgoingMessage, Peer, RtpIn};
-use media_core::forward::{PublisherId, RoomConfig, RouterInput, RouterObserver, SubscriberId};
+use media_core::forward::{
+    PublisherId, RoomConfig, RouterHandle, RouterInput, RouterObserver, SubscriberId,
+};
 use signaling::ids::HandleId;
 
 use super::api::Id;
@@ -35,13 +37,28 @@ pub trait RoomRouter: Send + Sync {
 pub type RouterFactory =
     Arc<dyn Fn(RoomConfig, Arc<dyn RouterObserver>) -> Option<Arc<dyn RoomRouter>> + Send + Sync>;
 
-/// The real engine: one `RouterHandle` task per room.
-///
-/// The forwarding engine (`media_core::forward::task`) is being written alongside this
-/// plugin; until its `RouterHandle` lands, rooms run without a router: signalling,
-/// negotiation and data channels work, audio/video are not relayed.
+impl RoomRouter for RouterHandle {
+    fn control(&self, input: RouterInput) {
+        RouterHandle::control(self, input);
+    }
+    fn publisher_sink(&self, publisher: PublisherId) -> Arc<dyn MediaSink> {
+        RouterHandle::publisher_sink(self, publisher)
+    }
+    fn subscriber_sink(&self, subscriber: SubscriberId) -> Arc<dyn MediaSink> {
+        RouterHandle::subscriber_sink(self, subscriber)
+    }
+    fn close(&self) {
+        RouterHandle::close(self);
+    }
+}
+
+/// The real engine: one `RouterHandle` task per room (needs a tokio runtime; without one,
+/// e.g. in unit tests, rooms run without media relay).
 pub fn engine_routers() -> RouterFactory {
-    Arc::new(|_config, _observer| None)
+    Arc::new(|config, observer| {
+        tokio::runtime::Handle::try_current().ok()?;
+        Some(Arc::new(RouterHandle::spawn(config, observer)) as Arc<dyn RoomRouter>)
+    })
 }
 
 /// Where a publisher's data-channel messages and forwarded RTP go; each list is swapped
