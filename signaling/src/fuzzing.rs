@@ -29,6 +29,7 @@ use crate::plugin::{Plugin, PluginEvents, PluginInfo, PluginResult, PushError};
 use crate::proto::request::{self, Trickle};
 use crate::proto::ErrorCode;
 use crate::session::{ConnId, EventSink, Owner, SessionOver};
+use crate::transport::json;
 use crate::transport::limits::MAX_OBJECTS_PER_MESSAGE;
 
 /// The plugin package the fuzzed core knows (attach to it succeeds).
@@ -46,29 +47,21 @@ pub fn exercise_janus_request(data: &[u8]) {
     if data.len() > MAX_INPUT {
         return;
     }
+    // Through the transports' own parsers: a WebSocket message (concatenated values, a parse
+    // error ends the list and is worded as Janus does), then an HTTP body (one value).
     let mut values = Vec::new();
-    // WebSocket: text frames carrying concatenated JSON values; a parse error ends the list.
     if let Ok(text) = std::str::from_utf8(data) {
-        for item in serde_json::Deserializer::from_str(text).into_iter::<Value>() {
+        for item in json::parse_many(text, MAX_OBJECTS_PER_MESSAGE) {
             match item {
                 Ok(v) => values.push(v),
-                Err(e) => {
-                    let _ = (e.line(), e.column(), e.to_string());
-                    break;
-                }
-            }
-            if values.len() >= MAX_OBJECTS_PER_MESSAGE {
-                break;
+                Err(e) => assert_eq!(e.code, ErrorCode::InvalidJson.code()),
             }
         }
     }
-    // HTTP: one body, one value.
-    match serde_json::from_slice::<Value>(data) {
+    match json::parse_one(data) {
         Ok(v) if values.len() != 1 => values.push(v),
         Ok(_) => {}
-        Err(e) => {
-            let _ = (e.line(), e.to_string());
-        }
+        Err(e) => assert_eq!(e.code, ErrorCode::InvalidJson.code()),
     }
     if values.is_empty() {
         return;

@@ -7,7 +7,7 @@
 mod admin_http;
 mod cors;
 mod http;
-mod json;
+pub(crate) mod json;
 pub mod limits;
 mod mailbox;
 mod ws;
