@@ -1,1 +1,3 @@
-//! Benchmark support crate (see benches/).
+//! Benchmark support crate (see benches/) and the `ianus-load` load generator ([`load`]).
+
+pub mod load;
