@@ -102,6 +102,17 @@ pub fn exercise_rtp(data: &[u8]) {
         let _ = d.is_keyframe(payload);
     }
     let _ = vp8::is_keyframe(payload);
+    // VP9 descriptor (RFC 9628 §4.2): offsets stay inside the payload.
+    if let Ok(d) = rtp::vp9::Vp9Descriptor::parse(payload) {
+        assert!(d.len <= payload.len());
+        for at in [d.picture_id_offset, d.tl0picidx_offset]
+            .into_iter()
+            .flatten()
+        {
+            assert!(at < d.len);
+        }
+        assert!(d.sid.is_none_or(|s| s <= rtp::vp9::MAX_LAYER_ID));
+    }
     let _ = h264::is_keyframe(payload);
     let _ = h264::nal_type(payload);
     let _ = rtp::is_keyframe(sdp::Codec::Vp8, payload);

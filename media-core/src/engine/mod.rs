@@ -8,6 +8,7 @@
 //! messages. Sends go straight from the caller's task to the socket (`try_send_to`: a full
 //! socket buffer drops and counts rather than blocking a fan-out loop).
 
+mod batch;
 mod dtls_transport;
 mod peer;
 mod recv;
@@ -22,6 +23,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 pub use crate::sctp::OutgoingMessage;
+pub use batch::{BatchStats, RtpBatch};
 pub use dtls_transport::{DatagramConn, DtlsError, DtlsRole, DTLS_HANDSHAKE_TIMEOUT};
 pub use peer::{
     CloseReason, DtlsState, IceState, MediaKind, MediaSink, Peer, PeerCounters, PeerEvent, PeerId,
@@ -172,6 +174,38 @@ impl EngineShared {
                 Err(e)
             }
         }
+    }
+}
+
+impl EngineShared {
+    /// Sends a batch without waiting: one `sendmmsg` per socket the destinations need;
+    /// `on_drop(i)` for each datagram not sent. Engine counters move once per batch.
+    pub(crate) fn send_batch(
+        &self,
+        batch: &crate::net::udp::SendBatch,
+        mut on_drop: impl FnMut(usize),
+    ) -> crate::net::udp::SendOutcome {
+        let out = match &self.socket6 {
+            Some(s6) => {
+                let a = batch.send_on(&self.socket, |d| !d.is_ipv6(), &mut on_drop);
+                let b = batch.send_on(s6, |d| d.is_ipv6(), &mut on_drop);
+                crate::net::udp::SendOutcome {
+                    sent: a.sent + b.sent,
+                    bytes: a.bytes + b.bytes,
+                    dropped: a.dropped + b.dropped,
+                    calls: a.calls + b.calls,
+                }
+            }
+            None => batch.send_on(&self.socket, |_| true, &mut on_drop),
+        };
+        let s = &self.stats;
+        s.packets_out.fetch_add(out.sent as u64, Ordering::Relaxed);
+        s.bytes_out.fetch_add(out.bytes as u64, Ordering::Relaxed);
+        if out.dropped > 0 {
+            s.send_drops
+                .fetch_add(out.dropped as u64, Ordering::Relaxed);
+        }
+        out
     }
 }
 

@@ -377,6 +377,27 @@ impl Peer {
             })
     }
 
+    /// Encrypts one plain RTP packet into `out` (cleared first; its capacity is reused) and
+    /// returns where it must go, without sending it: the batched path ([`super::RtpBatch`])
+    /// collects many peers' packets and sends them with one `sendmmsg`. Counts the packet as
+    /// sent, as [`send_rtp`](Self::send_rtp) does; a later drop is counted by the sender.
+    pub fn protect_rtp_into(
+        &self,
+        packet: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<SocketAddr, SendError> {
+        let to = self.selected().ok_or(SendError::NotConnected)?;
+        let mut guard = self.shared.srtp_out.lock().map_err(|_| SendError::Srtp)?;
+        let ctx = guard.as_mut().ok_or(SendError::NotConnected)?;
+        ctx.protect_rtp_into(packet, out)
+            .map_err(|_| SendError::Srtp)?;
+        let c = &self.shared.counters;
+        c.rtp_packets_out.fetch_add(1, Ordering::Relaxed);
+        c.rtp_bytes_out
+            .fetch_add(packet.len() as u64, Ordering::Relaxed);
+        Ok(to)
+    }
+
     /// Queues a data-channel message (opening the channel `label` if needed).
     pub fn send_data(&self, msg: OutgoingMessage) -> Result<(), SendError> {
         let guard = self

@@ -19,8 +19,14 @@
 //! for losses seen from the publisher; PLI to the publisher on subscriber join, layer switch,
 //! subscriber PLI/FIR and every `fir_freq` without a keyframe, aggregated to at most one per
 //! 500 ms per publisher stream; REMB to the publisher from the room/publisher bitrate;
-//! simulcast substream/temporal selection with fallback; sender reports rewritten per
-//! subscriber so lip-sync holds.
+//! simulcast substream/temporal selection with fallback; VP9 SVC spatial/temporal layer
+//! selection on one SSRC (RFC 9628 layer indices; the marker bit moves to the last relayed
+//! layer of each picture); sender reports rewritten per subscriber so lip-sync holds.
+//!
+//! Not done yet: AV1 SVC (layers are described by the dependency-descriptor header extension,
+//! which needs the template structure of the last keyframe to parse, and whose active decode
+//! targets must be rewritten when layers are dropped); the dependency descriptor is not
+//! carried to subscribers at all today, which is fine for single-layer AV1 only.
 
 use bytes::Bytes;
 
@@ -67,7 +73,10 @@ pub struct Subscription {
     pub rtx_pt: Option<u8>,
     /// Relay this m-line (per-stream `send`, moderation, pause all = false).
     pub send: bool,
-    /// Simulcast targets (0..=2) and fallback (µs); ignored without simulcast.
+    /// Simulcast targets (0..=2) and fallback (µs); ignored without simulcast. For a VP9 SVC
+    /// stream (one SSRC whose descriptors carry layer indices) `substream_target` is the
+    /// spatial-layer target and `temporal_target` the temporal-layer one (Janus's
+    /// `spatial_layer` / `temporal_layer`).
     pub substream_target: u8,
     pub temporal_target: u8,
     pub fallback_us: u64,
@@ -98,6 +107,18 @@ pub enum RouterEvent {
     },
     /// The relayed temporal layer changed.
     Temporal {
+        subscriber: SubscriberId,
+        sub_index: usize,
+        temporal: u8,
+    },
+    /// VP9 SVC: the highest relayed spatial layer changed (Janus event `spatial_layer`).
+    SpatialLayer {
+        subscriber: SubscriberId,
+        sub_index: usize,
+        spatial: u8,
+    },
+    /// VP9 SVC: the relayed temporal layer changed (Janus event `temporal_layer`).
+    TemporalLayer {
         subscriber: SubscriberId,
         sub_index: usize,
         temporal: u8,

@@ -129,6 +129,9 @@ pub(crate) struct OutEntry {
     pub(crate) tl0_off: u8,
     pub(crate) pid_off: u16,
     pub(crate) ts_off: u32,
+    /// The marker bit was set on the way out (VP9 SVC: end of the relayed picture); a
+    /// retransmission must carry it too.
+    pub(crate) marker: bool,
 }
 
 /// Outgoing sequence number → [`OutEntry`], a ring like the cache.

@@ -10,7 +10,8 @@
 //! Per subscriber m-line: one outgoing SSRC, continuous sequence numbers (gaps from
 //! deliberate drops closed, RFC 3550 §5.1), a timestamp line that advances by wall-clock time
 //! across switches, VP8 picture id / TL0PICIDX continuity (RFC 7741 §4.2), switches only on a
-//! keyframe of the new source, simulcast fallback and temporal dropping ([`super::simulcast`]).
+//! keyframe of the new source, simulcast fallback and temporal dropping ([`super::simulcast`]),
+//! VP9 SVC layer dropping on one SSRC (`decide_svc`).
 //!
 //! Feedback: subscriber NACKs (RFC 4585 §6.2.1) are answered from the publisher stream's RTX
 //! cache through the subscriber's sequence mapping, as RTX (RFC 4588 §4) when negotiated;
@@ -33,7 +34,7 @@ use super::{
 };
 use crate::engine::{MediaKind, Peer};
 use crate::rtcp::{self, CompoundIter, Rtcp, RtcpKind, SenderInfo};
-use crate::rtp::{self, seq_delta, vp8::Vp8Descriptor, RtpView, TsRewriter};
+use crate::rtp::{self, seq_delta, vp8::Vp8Descriptor, vp9::Vp9Descriptor, RtpView, TsRewriter};
 use crate::sdp::Codec;
 
 /// Streams kept per publisher (a peer's SDP decides how many it offers).
@@ -227,6 +228,11 @@ struct Line {
     temporal: u8,
     announced_substream: Option<u8>,
     announced_temporal: Option<u8>,
+    /// VP9 SVC: the highest spatial layer relayed (the temporal one is `temporal`), and
+    /// whether this line has seen layer indices at all.
+    spatial: u8,
+    svc: bool,
+    announced_spatial: Option<u8>,
     seq: SeqMap,
     ts: Option<TsRewriter>,
     ts_off: Option<u32>,
@@ -278,6 +284,9 @@ impl Line {
             epoch: 0,
             announced_substream: None,
             announced_temporal: None,
+            spatial: 0,
+            svc: false,
+            announced_spatial: None,
             seq: SeqMap::new(len),
             ts: None,
             ts_off: None,
@@ -376,6 +385,20 @@ struct Meta {
     pid: Option<(u16, usize, bool)>,
     /// (value, offset in the payload)
     tl0: Option<(u8, usize)>,
+    /// VP9 layer indices, when the descriptor carries them (SVC).
+    svc: Option<SvcLayers>,
+}
+
+/// What a VP9 descriptor says about a packet's place in an SVC picture (RFC 9628 §4.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SvcLayers {
+    sid: u8,
+    tid: u8,
+    /// U: the picture is a safe entry into its temporal layer (see `decide_svc`).
+    switching_up: bool,
+    /// B / E: first / last packet of this spatial layer's frame.
+    frame_start: bool,
+    frame_end: bool,
 }
 
 /// Header-extension values carried over to subscribers (read once per published packet).
@@ -780,10 +803,30 @@ impl<P> RoomCore<P> {
                     if prev.temporal_target != new.temporal_target
                         && line.announced_temporal == Some(new.temporal_target)
                     {
-                        events.push(RouterEvent::Temporal {
+                        let (subscriber, sub_index, temporal) =
+                            (id, new.sub_index, new.temporal_target);
+                        events.push(if line.svc {
+                            RouterEvent::TemporalLayer {
+                                subscriber,
+                                sub_index,
+                                temporal,
+                            }
+                        } else {
+                            RouterEvent::Temporal {
+                                subscriber,
+                                sub_index,
+                                temporal,
+                            }
+                        });
+                    }
+                    if line.svc
+                        && prev.substream_target != new.substream_target
+                        && line.announced_spatial == Some(new.substream_target)
+                    {
+                        events.push(RouterEvent::SpatialLayer {
                             subscriber: id,
                             sub_index: new.sub_index,
-                            temporal: new.temporal_target,
+                            spatial: new.substream_target,
                         });
                     }
                     line
@@ -1142,6 +1185,7 @@ impl<P> RoomCore<P> {
             layer_sync: false,
             pid: None,
             tl0: None,
+            svc: None,
         };
         if video && !payload.is_empty() {
             describe(stream.info.codec, payload, &mut meta);
@@ -1795,8 +1839,15 @@ impl<P> RoomCore<P> {
                     .zip(tl0_at)
                     .map(|(v, at)| (v.wrapping_add(entry.tl0_off), at));
             }
+        } else if stream.info.codec == Codec::Vp9 {
+            if let Ok(d) = Vp9Descriptor::parse(view.payload()) {
+                let (p, t) = vp9_picture_ids(&d);
+                pid = p.map(|(v, at, w)| (v.wrapping_add(entry.pid_off) & 0x7fff, at, w));
+                tl0 = t.map(|(v, at)| (v.wrapping_add(entry.tl0_off), at));
+            }
         }
         let rewrite = Rewrite {
+            marker: entry.marker,
             pt: line.sub.pt,
             seq: out_seq,
             ts: view.timestamp().wrapping_add(entry.ts_off),
@@ -1896,6 +1947,9 @@ fn decide(
         // Keep relaying this layer until the wanted one's keyframe arrives.
         stream.kf.request(1 << d);
     }
+    if let Some(svc) = meta.svc.filter(|_| layers == 1) {
+        return decide_svc(line, stream, meta, svc, subscriber, pending);
+    }
     if let Some(tid) = meta.tid {
         if meta.picture_start && !meta.late {
             if let Some(t) = next_temporal(
@@ -1927,6 +1981,75 @@ fn decide(
     Verdict::Relay
 }
 
+/// Spatial and temporal layers Janus lets a subscriber ask for (`spatial_layer`,
+/// `temporal_layer`: 0..=2).
+pub const MAX_SVC_LAYER: u8 = 2;
+
+/// VP9 SVC (one SSRC carrying spatial and temporal layers, RFC 9628): which layers this
+/// m-line takes. The targets are the subscription's `substream_target` (spatial) and
+/// `temporal_target`.
+///
+/// - Spatial down: at the next picture start (lower layers never reference upper ones).
+/// - Spatial up: at a keyframe's first packet, straight to the target (every layer frame of a
+///   key picture is intra or inter-layer predicted only). Upper-layer frames with P=0 inside
+///   other pictures are not used as entry points: the lower layers' last packet has gone out
+///   already, marked as the end of the picture. While the publisher is seen sending a wanted
+///   layer above the relayed one, a keyframe is requested (aggregated per stream).
+/// - Temporal: as for VP8 ([`next_temporal`]), decided per picture, with U as the sync flag:
+///   libwebrtc sets U exactly on frames that reference no frame of their own or a higher
+///   temporal layer, so such a frame is a safe entry into its layer.
+/// - Marker: the packet ending the frame of the highest relayed spatial layer gets M=1
+///   (RFC 9628 §4.1: M marks the last packet of the picture, as the receiver sees it).
+fn decide_svc(
+    line: &mut Line,
+    stream: &mut PubStream,
+    meta: &Meta,
+    svc: SvcLayers,
+    subscriber: SubscriberId,
+    pending: &mut VecDeque<Pending>,
+) -> Verdict {
+    line.svc = true;
+    let spatial_target = line.sub.substream_target.min(MAX_SVC_LAYER);
+    let temporal_target = line.sub.temporal_target.min(MAX_SVC_LAYER);
+    if meta.picture_start && !meta.late {
+        if meta.keyframe || spatial_target < line.spatial {
+            line.spatial = spatial_target;
+        }
+        if let Some(t) = next_temporal(
+            line.temporal,
+            temporal_target,
+            svc.tid,
+            svc.switching_up,
+            meta.keyframe,
+        ) {
+            line.temporal = t;
+        }
+    }
+    if svc.frame_start && !meta.late && svc.sid > line.spatial && svc.sid <= spatial_target {
+        stream.kf.request(1);
+    }
+    if line.announced_spatial != Some(line.spatial) {
+        line.announced_spatial = Some(line.spatial);
+        pending.push_back(Pending::Event(RouterEvent::SpatialLayer {
+            subscriber,
+            sub_index: line.sub.sub_index,
+            spatial: line.spatial,
+        }));
+    }
+    if line.announced_temporal != Some(line.temporal) {
+        line.announced_temporal = Some(line.temporal);
+        pending.push_back(Pending::Event(RouterEvent::TemporalLayer {
+            subscriber,
+            sub_index: line.sub.sub_index,
+            temporal: line.temporal,
+        }));
+    }
+    if svc.sid > line.spatial || svc.tid > line.temporal || meta.payload_len == 0 {
+        return Verdict::Drop;
+    }
+    Verdict::Relay
+}
+
 /// Rewrites the packet for one m-line into `scratch`; returns its length.
 fn relay(
     line: &mut Line,
@@ -1948,7 +2071,12 @@ fn relay(
         .vp8
         .map(meta.pid.map(|p| p.0), meta.tl0.map(|t| t.0), newest);
     let (pid_off, tl0_off) = line.vp8.offsets();
+    let marker = line.svc
+        && meta
+            .svc
+            .is_some_and(|v| v.frame_end && v.sid == line.spatial);
     let rewrite = Rewrite {
+        marker,
         pt: line.sub.pt,
         seq: out_seq,
         ts: out_ts,
@@ -1969,6 +2097,7 @@ fn relay(
         tl0_off,
         pid_off,
         ts_off,
+        marker,
     });
     line.packets = line.packets.wrapping_add(1);
     line.octets = line.octets.wrapping_add(meta.payload_len as u32);
@@ -1977,6 +2106,8 @@ fn relay(
 
 /// How one outgoing packet differs from the published one.
 struct Rewrite<'a> {
+    /// Set the marker bit (it is otherwise kept as published).
+    marker: bool,
     pt: u8,
     seq: u16,
     ts: u32,
@@ -2044,6 +2175,9 @@ fn write_packet(
     let payload_at = out.len();
     out.extend_from_slice(body);
     out[1] = (out[1] & 0x80) | (r.pt & 0x7f);
+    if r.marker {
+        out[1] |= 0x80;
+    }
     out[2..4].copy_from_slice(&r.seq.to_be_bytes());
     out[4..8].copy_from_slice(&r.ts.to_be_bytes());
     out[8..12].copy_from_slice(&r.ssrc.to_be_bytes());
@@ -2073,6 +2207,22 @@ fn vp8_offsets(d: &Vp8Descriptor) -> (Option<usize>, Option<usize>) {
     (d.picture_id.map(|_| 2), d.tl0picidx.map(|_| 2 + pid_len))
 }
 
+/// A picture id as found in a payload: (value, offset, 15-bit).
+type PictureIdAt = (u16, usize, bool);
+/// A TL0PICIDX as found in a payload: (value, offset).
+type Tl0At = (u8, usize);
+
+/// Picture id (value, offset, 15-bit) and TL0PICIDX (value, offset) of a VP9 payload: the
+/// same continuity rewrite as VP8's (`Vp8Rewrite`) applies across source switches.
+fn vp9_picture_ids(d: &Vp9Descriptor) -> (Option<PictureIdAt>, Option<Tl0At>) {
+    (
+        d.picture_id
+            .zip(d.picture_id_offset)
+            .map(|(v, at)| (v, at, d.picture_id_15bit)),
+        d.tl0picidx.zip(d.tl0picidx_offset),
+    )
+}
+
 /// Keyframe and layer facts of a video payload (one parse per published packet).
 fn describe(codec: Codec, payload: &[u8], meta: &mut Meta) {
     match codec {
@@ -2097,11 +2247,25 @@ fn describe(codec: Codec, payload: &[u8], meta: &mut Meta) {
             meta.keyframe = rtp::h264::is_keyframe(payload);
         }
         Codec::Vp9 => {
-            // draft-ietf-payload-vp9 §4.2: P=0 (not inter-predicted) with B=1 (frame start).
             meta.keyframe_aware = true;
-            meta.keyframe = payload
-                .first()
-                .is_some_and(|b| b & 0x40 == 0 && b & 0x08 != 0);
+            let Ok(d) = Vp9Descriptor::parse(payload) else {
+                return;
+            };
+            // RFC 9628 §4.2: the first packet (B=1) of the lowest spatial layer, P=0.
+            meta.keyframe = d.is_keyframe();
+            meta.picture_start = d.is_picture_start();
+            (meta.pid, meta.tl0) = vp9_picture_ids(&d);
+            // Temporal layers of a simulcast VP9 stream go the VP8 way (`decide`), with U as
+            // the sync flag; a single-SSRC stream with layer indices goes `decide_svc`.
+            meta.tid = d.tid;
+            meta.layer_sync = d.switching_up;
+            meta.svc = d.sid.zip(d.tid).map(|(sid, tid)| SvcLayers {
+                sid,
+                tid,
+                switching_up: d.switching_up,
+                frame_start: d.start_of_frame,
+                frame_end: d.end_of_frame,
+            });
         }
         Codec::Av1 => {
             // AV1 RTP spec §4.4: N=1 marks the first packet of a coded video sequence.

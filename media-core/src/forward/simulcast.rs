@@ -6,8 +6,9 @@
 //! (the receiver's decoder cannot start elsewhere); until then the old layer keeps flowing.
 //!
 //! Temporal: pictures with TID above the relayed temporal layer are dropped. Going down takes
-//! effect at the next picture; going up waits for a layer-sync picture (Y bit: it references
-//! only TL0) or a keyframe, so no relayed picture references one that was dropped.
+//! effect at the next picture; going up waits for a layer-sync picture (VP8 Y bit: it
+//! references only TL0; VP9 U bit, RFC 9628 §4.2, as libwebrtc sets it) or a keyframe, so no
+//! relayed picture references one that was dropped.
 
 use std::time::{Duration, Instant};
 

@@ -4,9 +4,12 @@
 //!
 //! Publishers' and subscribers' peers get [`MediaSink`]s that only `try_send` into the media
 //! channel: nothing else runs on the engine's receive task. The task drains the core after
-//! every input — each RTP output is a slice of the core's scratch buffer handed straight to
-//! [`Peer::send_rtp`] (encrypt once, non-blocking send), so the fan-out allocates nothing of
-//! its own per packet per subscriber — and sleeps until the core's next timer.
+//! every input — each RTP output is a slice of the core's scratch buffer, encrypted once for
+//! its subscriber straight into an [`RtpBatch`] arena slot — and sends the batch with one
+//! `sendmmsg` when the arena is full (64 packets) and after handling everything that woke it
+//! (so nothing queued outlives the wake-up: a removed subscriber gets nothing more). The
+//! fan-out allocates nothing of its own per packet per subscriber. It then sleeps until the
+//! core's next timer. RTCP stays on [`Peer::send_rtcp`] (a few per second).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::room::{CoreStats, RoomCore, RouterOutput};
 use super::{IncomingPacket, PublisherId, RoomConfig, RouterInput, RouterObserver, SubscriberId};
-use crate::engine::{MediaSink, Peer, RtpIn};
+use crate::engine::{MediaSink, Peer, RtpBatch, RtpIn};
 
 /// Media-channel depth: ~4 s of a 1,000 packet/s room. A burst beyond it means the task is
 /// starved; dropping (and counting) is better than growing memory or blocking the receive task.
@@ -40,6 +43,8 @@ pub struct RouterStats {
     pub media_queue_drops: AtomicU64,
     /// Sends that failed (peer not connected yet, socket busy, SRTP error).
     pub send_errors: AtomicU64,
+    /// `sendmmsg` calls that carried the RTP (packets_out / this = packets per syscall).
+    pub send_syscalls: AtomicU64,
     /// Packets a subscriber did not get by choice (layer/temporal filtering, paused, waiting
     /// for a keyframe).
     pub packets_filtered: AtomicU64,
@@ -63,8 +68,9 @@ pub struct RouterStats {
 }
 
 impl RouterStats {
-    fn publish(&self, c: &CoreStats, send_errors: u64) {
+    fn publish(&self, c: &CoreStats, send_errors: u64, send_syscalls: u64) {
         let r = Ordering::Relaxed;
+        self.send_syscalls.store(send_syscalls, r);
         self.packets_in.store(c.packets_in, r);
         self.packets_out.store(c.packets_out, r);
         self.bytes_out.store(c.bytes_out, r);
@@ -209,6 +215,7 @@ async fn run(
     stats: Arc<RouterStats>,
 ) {
     let mut batch: Vec<RouterInput> = Vec::with_capacity(MEDIA_BATCH);
+    let mut out = RtpBatch::new();
     let mut send_errors = 0u64;
     let mut armed: Option<Instant> = None;
     let sleep = tokio::time::sleep(IDLE);
@@ -237,7 +244,7 @@ async fn run(
                 let now = Instant::now();
                 for input in batch.drain(..) {
                     core.handle_input(now, input);
-                    drain(&mut core, observer.as_ref(), &mut send_errors);
+                    drain(&mut core, observer.as_ref(), &mut out, &mut send_errors);
                 }
             }
             () = &mut sleep, if armed.is_some() => {
@@ -245,17 +252,25 @@ async fn run(
                 core.handle_timeout(Instant::now());
             }
         }
-        drain(&mut core, observer.as_ref(), &mut send_errors);
-        stats.publish(core.stats(), send_errors);
+        drain(&mut core, observer.as_ref(), &mut out, &mut send_errors);
+        out.flush();
+        let b = out.stats();
+        stats.publish(core.stats(), send_errors + b.dropped, b.syscalls);
     }
 }
 
-/// Sends everything the core has queued. Each RTP output borrows the core's scratch buffer,
-/// so it is sent before the next one is produced.
-fn drain(core: &mut RoomCore<Peer>, observer: &dyn RouterObserver, send_errors: &mut u64) {
+/// Takes everything the core has queued. Each RTP output borrows the core's scratch buffer,
+/// so it is encrypted into the batch before the next one is produced; the batch sends itself
+/// when full, the caller flushes the rest.
+fn drain(
+    core: &mut RoomCore<Peer>,
+    observer: &dyn RouterObserver,
+    batch: &mut RtpBatch,
+    send_errors: &mut u64,
+) {
     while let Some(out) = core.poll_output() {
         let sent = match out {
-            RouterOutput::Rtp { peer, packet, .. } => peer.send_rtp(packet),
+            RouterOutput::Rtp { peer, packet, .. } => batch.push_rtp(peer, packet),
             RouterOutput::SubscriberRtcp { peer, packet, .. }
             | RouterOutput::PublisherRtcp { peer, packet, .. } => peer.send_rtcp(packet),
             RouterOutput::Event(e) => {

@@ -1,5 +1,5 @@
 //! Zero-copy RTP (RFC 3550 §5): a validated header view, RFC 8285 header extensions, in-place
-//! rewriting for relaying, sequence/timestamp continuity, codec descriptors (VP8, H.264) and
+//! rewriting for relaying, sequence/timestamp continuity, codec descriptors (VP8, VP9, H.264) and
 //! RTX (RFC 4588). Nothing here allocates on the parse and rewrite paths except
 //! [`rtx::unwrap`], which returns a fresh `Bytes` by design.
 
@@ -9,6 +9,7 @@ pub mod rtx;
 pub mod seq;
 mod view;
 pub mod vp8;
+pub mod vp9;
 
 pub use seq::{
     seq_delta, seq_is_newer, ts_delta, ts_is_newer, SeqRewriter, SeqUnwrapper, TsRewriter,

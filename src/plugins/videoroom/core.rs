@@ -631,6 +631,16 @@ impl State {
                 sub_index,
                 temporal,
             } => self.layer_event(HandleId(subscriber), sub_index, "temporal", temporal),
+            RouterEvent::SpatialLayer {
+                subscriber,
+                sub_index,
+                spatial,
+            } => self.layer_event(HandleId(subscriber), sub_index, "spatial_layer", spatial),
+            RouterEvent::TemporalLayer {
+                subscriber,
+                sub_index,
+                temporal,
+            } => self.layer_event(HandleId(subscriber), sub_index, "temporal_layer", temporal),
             RouterEvent::Talking {
                 publisher,
                 index,
@@ -670,10 +680,11 @@ impl State {
         let Some(st) = s.streams.iter_mut().find(|x| x.mindex == sub_index) else {
             return;
         };
-        if key == "substream" {
-            st.substream = i32::from(value);
-        } else {
-            st.temporal = i32::from(value);
+        match key {
+            "substream" => st.substream = i32::from(value),
+            "spatial_layer" => st.spatial_layer = i32::from(value),
+            "temporal_layer" => st.temporal_layer = i32::from(value),
+            _ => st.temporal = i32::from(value),
         }
         let mid = st.mid.clone();
         let msg = json!({"videoroom": "event", "room": room.to_json(), "mid": mid, key: value});

@@ -875,6 +875,26 @@ impl State {
                     if let Some(f) = s.get("fallback").and_then(Value::as_u64) {
                         st.fallback = f;
                     }
+                } else if st.codec == Some(Codec::Vp9) {
+                    // VP9 SVC targets (the engine drops the layers above them).
+                    if let Some(t) =
+                        api::opt_int(s, "spatial_layer").filter(|v| (0..=2).contains(v))
+                    {
+                        st.target_spatial_layer = t as i32;
+                        if i64::from(st.spatial_layer) == t {
+                            notes.push(json!({"videoroom": "event", "room": room_json.clone(),
+                                              "mid": st.mid, "spatial_layer": st.spatial_layer}));
+                        }
+                    }
+                    if let Some(t) =
+                        api::opt_int(s, "temporal_layer").filter(|v| (0..=2).contains(v))
+                    {
+                        st.target_temporal_layer = t as i32;
+                        if i64::from(st.temporal_layer) == t {
+                            notes.push(json!({"videoroom": "event", "room": room_json.clone(),
+                                              "mid": st.mid, "temporal_layer": st.temporal_layer}));
+                        }
+                    }
                 }
                 apply_delays(s, &mut st.min_delay, &mut st.max_delay);
             }
@@ -1279,6 +1299,8 @@ impl State {
                     Some((x.publisher, p, ps))
                 });
                 let source = src.and_then(|(ph, _, ps)| Some((ph.0, ps.rtp_index?)));
+                let svc =
+                    src.is_some_and(|(_, _, ps)| ps.codec == Some(Codec::Vp9) && ps.layers <= 1);
                 let flowing = src.is_some_and(|(_, p, ps)| {
                     p.started
                         && p.room.is_some()
@@ -1295,8 +1317,18 @@ impl State {
                     pt: st.pt,
                     rtx_pt: st.rtx_pt,
                     send: receives && st.send && st.ready && flowing,
-                    substream_target: st.substream_target,
-                    temporal_target: st.temporal_target,
+                    // VP9 SVC (one layer, layer indices in the descriptor): the engine
+                    // reads these as the spatial/temporal layer targets.
+                    substream_target: if svc {
+                        st.target_spatial_layer.clamp(0, 2) as u8
+                    } else {
+                        st.substream_target
+                    },
+                    temporal_target: if svc {
+                        st.target_temporal_layer.clamp(0, 2) as u8
+                    } else {
+                        st.temporal_target
+                    },
                     fallback_us: if st.fallback == 0 {
                         DEFAULT_FALLBACK_US
                     } else {

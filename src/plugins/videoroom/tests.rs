@@ -1214,3 +1214,45 @@ fn rtp_forwarders_are_created_listed_and_stopped() {
         ]
     );
 }
+
+#[test]
+fn svc_layer_changes_reach_the_subscriber_as_janus_events() {
+    let mut s = state();
+    alice_publishes(&mut s);
+    s.create_session(C);
+    let (attached, _) = ask(
+        &mut s,
+        C,
+        json!({"request":"join","room":1234,"ptype":"subscriber","streams":[{"feed":111}]}),
+        None,
+    );
+    let answer = subscriber_answer(attached.jsep.as_ref().expect("offer"));
+    ask(&mut s, C, json!({"request":"start"}), Some(answer));
+    s.setup_media(C);
+    s.take_outputs();
+    s.router_event(
+        &Id::Num(1234),
+        RouterEvent::SpatialLayer {
+            subscriber: C.0,
+            sub_index: 1,
+            spatial: 1,
+        },
+    );
+    s.router_event(
+        &Id::Num(1234),
+        RouterEvent::TemporalLayer {
+            subscriber: C.0,
+            sub_index: 1,
+            temporal: 0,
+        },
+    );
+    let evs = events(&s.take_outputs());
+    assert_eq!(
+        evs[0].data,
+        json!({"videoroom":"event","room":1234,"mid":"1","spatial_layer":1})
+    );
+    assert_eq!(
+        evs[1].data,
+        json!({"videoroom":"event","room":1234,"mid":"1","temporal_layer":0})
+    );
+}
