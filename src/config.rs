@@ -8,7 +8,7 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use signaling::config::{AdminConfig, GeneralConfig, HttpConfig, WsConfig};
 
 /// The whole configuration file.
@@ -90,6 +90,127 @@ pub struct PluginsConfig {
     pub disable: Vec<String>,
     /// `[plugins.videoroom]`: Janus's `janus.plugin.videoroom.jcfg`.
     pub videoroom: VideoRoomConfig,
+    /// `[plugins.audiobridge]`: Janus's `janus.plugin.audiobridge.jcfg`.
+    pub audiobridge: AudioBridgeConfig,
+}
+
+/// `[plugins.audiobridge]`: the `general` settings and the static rooms (`room-<id>`
+/// categories of Janus's jcfg). Defaults are Debian's sample: room 1234 at 16 kHz.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioBridgeConfig {
+    /// If set, `create` (and `list` of private rooms) needs it (Janus `admin_key`).
+    pub admin_key: Option<String>,
+    /// With `admin_key`, `rtp_forward`/`stop_rtp_forward` need it too.
+    pub lock_rtp_forward: bool,
+    /// With `admin_key`, `play_file`/`is_playing`/`stop_file`/`stop_all_files` need it too.
+    pub lock_play_file: bool,
+    /// Room and participant IDs are strings instead of numbers.
+    pub string_ids: bool,
+    /// Suffix a room recording carries while it is being written (Janus `record_tmp_ext`).
+    pub record_tmp_ext: Option<String>,
+    /// Ports for plain-RTP participants, `"min-max"` (Janus `rtp_port_range`).
+    pub rtp_port_range: String,
+    /// Address plain-RTP participants are told to send to (and their sockets bind);
+    /// unset = the machine's primary address, as Janus detects it.
+    pub local_ip: Option<IpAddr>,
+    /// Where rooms created or edited with `"permanent": true` are kept (TOML, `[[rooms]]`
+    /// tables with the keys of `[[plugins.audiobridge.rooms]]`), loaded at start after the
+    /// rooms below (a room there replaces one here with the same ID). Unset: `permanent`
+    /// requests are answered `"permanent": false`, as Janus does when it cannot save.
+    pub rooms_file: Option<String>,
+    /// Rooms created at start (`[[plugins.audiobridge.rooms]]`); `rooms = []` for none.
+    pub rooms: Vec<AudioBridgeRoom>,
+}
+
+impl Default for AudioBridgeConfig {
+    fn default() -> Self {
+        AudioBridgeConfig {
+            admin_key: None,
+            lock_rtp_forward: false,
+            lock_play_file: false,
+            string_ids: false,
+            record_tmp_ext: None,
+            rtp_port_range: "10000-60000".to_owned(),
+            local_ip: None,
+            rooms_file: None,
+            rooms: vec![AudioBridgeRoom {
+                room: RoomIdConfig::Num(1234),
+                description: Some("Demo Room".to_owned()),
+                secret: Some("adminpwd".to_owned()),
+                ..AudioBridgeRoom::default()
+            }],
+        }
+    }
+}
+
+/// One static AudioBridge room; keys and defaults are those of Janus's `create` (plugins
+/// API §4.1). Also the format of `rooms_file`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AudioBridgeRoom {
+    /// Required: the room ID (0 is refused).
+    pub room: RoomIdConfig,
+    /// Default `room-<id>`, as Janus names a jcfg room without one.
+    pub description: Option<String>,
+    pub is_private: bool,
+    pub secret: Option<String>,
+    pub pin: Option<String>,
+    /// Mixing rate: 8000, 12000, 16000, 24000 or 48000.
+    pub sampling_rate: u32,
+    /// Stereo mix with per-participant panning.
+    pub spatial_audio: bool,
+    pub audiolevel_ext: bool,
+    pub audiolevel_event: bool,
+    pub audio_active_packets: u64,
+    pub audio_level_average: u64,
+    /// Packets buffered per participant before mixing (at most 50).
+    pub default_prebuffering: u64,
+    /// Opus FEC expected loss, percent (0..=20).
+    pub default_expectedloss: u64,
+    /// Opus bitrate for participants, bit/s (0 = libopus's choice).
+    pub default_bitrate: u64,
+    /// Record the mix to a WAV file.
+    pub record: bool,
+    pub record_file: Option<String>,
+    pub record_dir: Option<String>,
+    pub mjrs: bool,
+    pub mjrs_dir: Option<String>,
+    /// Allow plain-RTP participants (`join` with an `rtp` object).
+    pub allow_rtp_participants: bool,
+    /// Forwarding groups (at most 5); participants must then name one.
+    pub groups: Option<Vec<String>>,
+    /// Token ACL for joins (enabled when present).
+    pub allowed: Option<Vec<String>>,
+}
+
+impl Default for AudioBridgeRoom {
+    fn default() -> Self {
+        AudioBridgeRoom {
+            room: RoomIdConfig::Num(0),
+            description: None,
+            is_private: false,
+            secret: None,
+            pin: None,
+            sampling_rate: 16000,
+            spatial_audio: false,
+            audiolevel_ext: true,
+            audiolevel_event: false,
+            audio_active_packets: 100,
+            audio_level_average: 25,
+            default_prebuffering: 6,
+            default_expectedloss: 0,
+            default_bitrate: 0,
+            record: false,
+            record_file: None,
+            record_dir: None,
+            mjrs: false,
+            mjrs_dir: None,
+            allow_rtp_participants: false,
+            groups: None,
+            allowed: None,
+        }
+    }
 }
 
 /// `[plugins.videoroom]`: the `general` settings and the static rooms (`room-<id>`
@@ -140,7 +261,7 @@ impl Default for VideoRoomConfig {
 }
 
 /// A room ID in the config: a number, or a string with `string_ids`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum RoomIdConfig {
     Num(u64),
@@ -337,6 +458,26 @@ mod tests {
         assert_eq!(v.rooms[0].publishers, 3);
         let none = Config::from_toml("[plugins.videoroom]\nrooms = []\n").expect("parses");
         assert!(none.plugins.videoroom.rooms.is_empty());
+    }
+
+    #[test]
+    fn audiobridge_rooms_parse_and_default_to_the_sample() {
+        let d = Config::default().plugins.audiobridge;
+        assert_eq!(d.rooms.len(), 1);
+        assert_eq!(d.rooms[0].room, RoomIdConfig::Num(1234));
+        assert_eq!(d.rooms[0].sampling_rate, 16000);
+        assert_eq!(d.rooms[0].secret.as_deref(), Some("adminpwd"));
+        let c = Config::from_toml(
+            "[plugins.audiobridge]\n[[plugins.audiobridge.rooms]]\nroom = 7\nspatial_audio = true\ngroups = [\"a\", \"b\"]\n",
+        )
+        .expect("parses");
+        let r = &c.plugins.audiobridge.rooms[0];
+        assert!(r.spatial_audio);
+        assert_eq!(
+            r.groups.as_deref(),
+            Some(&["a".to_owned(), "b".to_owned()][..])
+        );
+        assert_eq!(r.default_prebuffering, 6);
     }
 
     #[test]

@@ -18,6 +18,81 @@ pub struct Metrics {
     handles: IntGauge,
     peers: IntGaugeVec,
     counters: Vec<(IntCounter, fn(&media_core::engine::EngineStats) -> u64)>,
+    audiobridge: AudioBridgeMetrics,
+}
+
+/// Reads one AudioBridge counter from a scrape-time snapshot.
+type AudioBridgeRead = fn(&crate::plugins::audiobridge::AudioBridgeMetrics) -> u64;
+
+/// `janus.plugin.audiobridge`: rooms, participants and the mixers' counters.
+struct AudioBridgeMetrics {
+    rooms: IntGauge,
+    participants: IntGauge,
+    counters: Vec<(IntCounter, AudioBridgeRead)>,
+}
+
+impl AudioBridgeMetrics {
+    fn new(registry: &Registry) -> AudioBridgeMetrics {
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("registered once");
+            g
+        };
+        let defs: [(&str, &str, AudioBridgeRead); 5] = [
+            (
+                "ianus_audiobridge_packets_in_total",
+                "RTP packets received by the AudioBridge mixers",
+                |m| m.packets_in,
+            ),
+            (
+                "ianus_audiobridge_packets_out_total",
+                "Mixed RTP packets sent by the AudioBridge mixers",
+                |m| m.packets_out,
+            ),
+            (
+                "ianus_audiobridge_packets_invalid_total",
+                "Malformed or unexpected RTP dropped by the AudioBridge mixers",
+                |m| m.packets_invalid,
+            ),
+            (
+                "ianus_audiobridge_queue_drops_total",
+                "Packets dropped because a mixer's media queue was full",
+                |m| m.queue_drops,
+            ),
+            (
+                "ianus_audiobridge_frames_skipped_total",
+                "Mixing periods skipped because a mixer task fell behind",
+                |m| m.frames_skipped,
+            ),
+        ];
+        AudioBridgeMetrics {
+            rooms: gauge("ianus_audiobridge_rooms", "AudioBridge rooms"),
+            participants: gauge(
+                "ianus_audiobridge_participants",
+                "Participants in AudioBridge rooms",
+            ),
+            counters: defs
+                .iter()
+                .map(|(n, h, f)| (counter(registry, n, h), *f))
+                .collect(),
+        }
+    }
+
+    fn update(&self) {
+        let m = crate::plugins::audiobridge::metrics();
+        self.rooms.set(i64::try_from(m.rooms).unwrap_or(i64::MAX));
+        self.participants
+            .set(i64::try_from(m.participants).unwrap_or(i64::MAX));
+        for (c, read) in &self.counters {
+            let v = read(&m);
+            let cur = c.get();
+            if v > cur {
+                c.inc_by(v - cur);
+            }
+        }
+    }
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
@@ -137,6 +212,7 @@ impl Metrics {
             .iter()
             .map(|(n, h, f)| (counter(&registry, n, h), *f))
             .collect();
+        let audiobridge = AudioBridgeMetrics::new(&registry);
         Metrics {
             registry,
             gateway,
@@ -145,6 +221,7 @@ impl Metrics {
             handles,
             peers,
             counters,
+            audiobridge,
         }
     }
 
@@ -167,6 +244,7 @@ impl Metrics {
                 c.inc_by(v - cur);
             }
         }
+        self.audiobridge.update();
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

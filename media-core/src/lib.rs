@@ -10,6 +10,7 @@ pub mod forward;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ice;
+pub mod mix;
 pub mod net;
 pub mod rtcp;
 pub mod rtp;

@@ -3,6 +3,7 @@
 //! Plugins compose `signaling` (JSON, the [`Plugin`] trait) and `media_core` (through the
 //! application's [`MediaHost`]). EchoTest is the smallest and the model for the others.
 
+pub mod audiobridge;
 pub mod echotest;
 pub mod videoroom;
 
@@ -17,7 +18,8 @@ use crate::config::PluginsConfig;
 pub fn load(config: &PluginsConfig, host: Arc<MediaHost>) -> Vec<Arc<dyn Plugin>> {
     let all: Vec<Arc<dyn Plugin>> = vec![
         echotest::EchoTest::new(host.clone()),
-        videoroom::VideoRoom::new(&config.videoroom, host),
+        videoroom::VideoRoom::new(&config.videoroom, host.clone()),
+        audiobridge::AudioBridge::new(&config.audiobridge, host),
     ];
     all.into_iter()
         .filter(|p| !config.disable.iter().any(|d| d == p.info().package))

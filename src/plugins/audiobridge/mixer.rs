@@ -1,0 +1,470 @@
+//! [`RoomMixer`] on the real engine: one `media_core::mix::MixerHandle` task per room.
+//!
+//! Translates the plugin's snapshots into the engine's inputs. What the engine does not do
+//! yet is logged and skipped rather than faked: G.711 participants and forwarders, forwarder
+//! groups and SRTP, and changing the room's settings (recording) after creation. Room-wide
+//! `mute_room` is applied per participant (the plugin's `mixed` flag), because Janus keeps
+//! mixing participants who joined with the room secret while the room is muted.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::BytesMut;
+use media_core::engine::{MediaSink, Peer, SendError};
+use media_core::mix::{
+    ForwarderConfig, MixOut, MixerConfig, MixerHandle, MixerInput, MixerObserver,
+    ParticipantConfig, ParticipantId, UdpOut,
+};
+use signaling::ids::HandleId;
+
+use super::media::{
+    MixConfig, MixParticipant, MixTransport, MixerEvent, MixerEvents, MixerFactory, RecordTarget,
+    RoomMixer,
+};
+use super::room::{ForwardCodec, Forwarder};
+
+/// Bytes reserved per received plain-RTP datagram (an Ethernet MTU).
+const RECV_BUF: usize = 1500;
+/// Receive block datagrams are split off (one allocation per many packets).
+const RECV_BLOCK: usize = 64 * 1024;
+
+/// The real engine (needs a tokio runtime; without one, e.g. in unit tests, no mixer).
+pub fn engine_mixers() -> MixerFactory {
+    Arc::new(|config, events| {
+        tokio::runtime::Handle::try_current().ok()?;
+        let observer = Arc::new(Observer {
+            events: events.clone(),
+        });
+        match MixerHandle::spawn(engine_config(&config), observer) {
+            Ok(handle) => {
+                let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut live) = LIVE.lock() {
+                    live.push((key, handle.clone()));
+                }
+                Some(Arc::new(EngineMixer {
+                    key,
+                    handle,
+                    events,
+                    state: Mutex::new(Members::default()),
+                }) as Arc<dyn RoomMixer>)
+            }
+            Err(e) => {
+                tracing::warn!("audiobridge: mixer not started: {e}");
+                None
+            }
+        }
+    })
+}
+
+fn engine_config(c: &MixConfig) -> MixerConfig {
+    MixerConfig {
+        sampling_rate: c.sampling_rate,
+        spatial_audio: c.spatial_audio,
+        audio_active_packets: c.audio_active_packets,
+        audio_level_average: c.audio_level_average,
+        default_expectedloss: c.default_expectedloss,
+        default_bitrate: c.default_bitrate,
+        record_file: c.record.as_ref().map(record_path),
+        ..MixerConfig::default()
+    }
+}
+
+/// Janus's WAV name: `<dir>/<file>` or `<dir>/janus-audioroom-<room>-<µs>.wav`, plus
+/// `.<tmp_ext>` while it is written.
+fn record_path(t: &RecordTarget) -> PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    let mut name = match &t.file {
+        Some(f) => f.clone(),
+        None => format!("janus-audioroom-{}-{now}.wav", t.room),
+    };
+    if let Some(ext) = &t.tmp_ext {
+        name = format!("{name}.{ext}");
+    }
+    match &t.dir {
+        Some(d) => PathBuf::from(d).join(name),
+        None => PathBuf::from(name),
+    }
+}
+
+/// Engine events → plugin events.
+struct Observer {
+    events: MixerEvents,
+}
+
+impl MixerObserver for Observer {
+    fn on_event(&self, event: media_core::mix::MixerEvent) {
+        use media_core::mix::MixerEvent as E;
+        let ev = match event {
+            E::Talking { id, talking, .. } => MixerEvent::Talking {
+                handle: HandleId(id.0),
+                talking,
+            },
+            E::FileDone { file_id } => MixerEvent::AnnouncementEnded { file_id },
+            E::FileError { file_id, reason } => {
+                tracing::info!("audiobridge: announcement {file_id} failed: {reason}");
+                MixerEvent::AnnouncementEnded { file_id }
+            }
+        };
+        (self.events)(ev);
+    }
+}
+
+/// Who the engine knows, so snapshots become add/update/remove.
+#[derive(Default)]
+struct Members {
+    added: HashSet<HandleId>,
+    /// Receive tasks of plain-RTP participants.
+    rtp_tasks: HashMap<HandleId, tokio::task::JoinHandle<()>>,
+    forwarders: HashMap<u32, Forwarder>,
+    warned_codec: bool,
+}
+
+/// The running mixers (for `/metrics`), and the totals of those already closed, so the
+/// exported counters never go backwards when a room goes away.
+static LIVE: Mutex<Vec<(u64, MixerHandle)>> = Mutex::new(Vec::new());
+static RETIRED: [AtomicU64; 5] = [const { AtomicU64::new(0) }; 5];
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// Mixer counters summed over every room since start: packets in, packets out, invalid
+/// packets dropped, packets dropped on a full media queue, frames skipped by a late task.
+pub fn mixer_totals() -> [u64; 5] {
+    let mut t: [u64; 5] = std::array::from_fn(|i| RETIRED[i].load(Ordering::Relaxed));
+    if let Ok(live) = LIVE.lock() {
+        for (_, h) in live.iter() {
+            for (sum, v) in t.iter_mut().zip(counters(h)) {
+                *sum += v;
+            }
+        }
+    }
+    t
+}
+
+fn counters(h: &MixerHandle) -> [u64; 5] {
+    let s = h.stats();
+    let r = Ordering::Relaxed;
+    [
+        s.packets_in.load(r),
+        s.packets_out.load(r),
+        s.packets_invalid.load(r),
+        s.media_queue_drops.load(r),
+        s.frames_skipped.load(r),
+    ]
+}
+
+struct EngineMixer {
+    /// Its entry in [`LIVE`].
+    key: u64,
+    handle: MixerHandle,
+    events: MixerEvents,
+    state: Mutex<Members>,
+}
+
+fn participant_config(p: &MixParticipant) -> ParticipantConfig {
+    ParticipantConfig {
+        muted: !p.mixed,
+        volume: u32::try_from(p.volume).unwrap_or(u32::MAX),
+        spatial_position: p.spatial_position.unwrap_or(50),
+        opus_pt: p.pt,
+        ssrc: p.ssrc,
+        audio_level_ext: p.audio_level_ext,
+        mid_ext: p.mid_ext,
+        mid: p.mid.clone(),
+        expected_loss: Some(p.expected_loss),
+        bitrate: (p.bitrate > 0).then_some(p.bitrate),
+        prebuffer: u16::try_from(p.prebuffer).unwrap_or(u16::MAX),
+        talking_packets: p.talk_window.map(|(n, _)| n),
+        talking_level: p.talk_window.map(|(_, l)| l),
+    }
+}
+
+/// A plain-RTP participant's way back: to the address it gave in `join`, else to where its
+/// packets come from (learnt from the first one; nothing is sent before, as in Janus).
+struct PlainRtpOut {
+    socket: Arc<tokio::net::UdpSocket>,
+    /// Per participant, uncontended: set once by its receive task.
+    to: Mutex<Option<SocketAddr>>,
+}
+
+impl MixOut for PlainRtpOut {
+    fn send_rtp(&self, packet: &[u8]) -> Result<(), SendError> {
+        let to = self
+            .to
+            .lock()
+            .ok()
+            .and_then(|t| *t)
+            .ok_or(SendError::NotConnected)?;
+        self.socket
+            .try_send_to(packet, to)
+            .map(|_| ())
+            .map_err(|_| SendError::WouldBlock)
+    }
+}
+
+/// Feeds a plain-RTP participant's datagrams to the mixer until the room or socket closes.
+fn spawn_receiver(
+    mixer: MixerHandle,
+    id: ParticipantId,
+    out: Arc<PlainRtpOut>,
+) -> tokio::task::JoinHandle<()> {
+    let socket = out.socket.clone();
+    tokio::spawn(async move {
+        let mut buf = BytesMut::with_capacity(RECV_BLOCK);
+        loop {
+            if buf.capacity() < RECV_BUF {
+                buf = BytesMut::with_capacity(RECV_BLOCK);
+            }
+            buf.clear();
+            match socket.recv_buf_from(&mut buf).await {
+                Ok((n, from)) if n > 0 => {
+                    if let Ok(mut to) = out.to.lock() {
+                        to.get_or_insert(from);
+                    }
+                    if !mixer.push_rtp(id, buf.split_to(n).freeze()) {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                // ICMP port unreachable surfaces as an error on Linux: keep receiving.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+/// A std socket as a tokio one (must run inside the runtime).
+fn to_tokio(socket: &UdpSocket) -> Option<Arc<tokio::net::UdpSocket>> {
+    let s = socket.try_clone().ok()?;
+    s.set_nonblocking(true).ok()?;
+    tokio::net::UdpSocket::from_std(s).ok().map(Arc::new)
+}
+
+impl RoomMixer for EngineMixer {
+    fn set_config(&self, _config: MixConfig) {
+        tracing::info!("audiobridge: room settings apply to the mixer from its next start");
+    }
+
+    fn set_participant(
+        &self,
+        handle: HandleId,
+        params: MixParticipant,
+        peer: Option<Peer>,
+        rtp: Option<Arc<UdpSocket>>,
+    ) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let id = ParticipantId(handle.0);
+        if params.codec != ForwardCodec::Opus {
+            if !st.warned_codec {
+                st.warned_codec = true;
+                tracing::warn!("audiobridge: G.711 participants are not mixed yet");
+            }
+            return;
+        }
+        let config = participant_config(&params);
+        if st.added.contains(&handle) {
+            if params.receives {
+                self.handle
+                    .control(MixerInput::UpdateParticipant { id, config });
+            } else {
+                st.added.remove(&handle);
+                self.handle.control(MixerInput::RemoveParticipant { id });
+            }
+            return;
+        }
+        if !params.receives {
+            return;
+        }
+        let out: Arc<dyn MixOut> = match (params.transport, peer, rtp) {
+            (MixTransport::WebRtc, Some(peer), _) => Arc::new(peer),
+            (MixTransport::PlainRtp { remote, .. }, _, Some(sock)) => {
+                let Some(socket) = to_tokio(&sock) else {
+                    return;
+                };
+                let out = Arc::new(PlainRtpOut {
+                    socket,
+                    to: Mutex::new(remote),
+                });
+                let task = spawn_receiver(self.handle.clone(), id, out.clone());
+                if let Some(old) = st.rtp_tasks.insert(handle, task) {
+                    old.abort();
+                }
+                out
+            }
+            _ => return,
+        };
+        st.added.insert(handle);
+        self.handle
+            .control(MixerInput::AddParticipant { id, config, out });
+    }
+
+    fn remove_participant(&self, handle: HandleId) {
+        if let Ok(mut st) = self.state.lock() {
+            if let Some(t) = st.rtp_tasks.remove(&handle) {
+                t.abort();
+            }
+            if st.added.remove(&handle) {
+                self.handle.control(MixerInput::RemoveParticipant {
+                    id: ParticipantId(handle.0),
+                });
+            }
+        }
+    }
+
+    fn participant_sink(&self, handle: HandleId) -> Option<Arc<dyn MediaSink>> {
+        Some(self.handle.participant_sink(ParticipantId(handle.0)))
+    }
+
+    fn reset_decoder(&self, handle: HandleId) {
+        self.handle.control(MixerInput::ResetDecoder {
+            id: ParticipantId(handle.0),
+        });
+    }
+
+    fn set_forwarders(&self, forwarders: Vec<(u32, Forwarder)>) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        let wanted: HashMap<u32, Forwarder> = forwarders.into_iter().collect();
+        let gone: Vec<u32> = st
+            .forwarders
+            .keys()
+            .filter(|k| !wanted.contains_key(k))
+            .copied()
+            .collect();
+        for stream_id in gone {
+            st.forwarders.remove(&stream_id);
+            self.handle
+                .control(MixerInput::RemoveForwarder { stream_id });
+        }
+        for (stream_id, f) in wanted {
+            if st.forwarders.contains_key(&stream_id) {
+                continue;
+            }
+            if f.codec != ForwardCodec::Opus || f.group != 0 || f.srtp.is_some() {
+                tracing::warn!(
+                    "audiobridge: forwarder {stream_id} not started (G.711, groups and SRTP forwarders are not supported yet)"
+                );
+                continue;
+            }
+            let any: SocketAddr = if f.addr.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let Some(sock) = UdpSocket::bind(any).ok().as_ref().and_then(to_tokio) else {
+                continue;
+            };
+            let config = ForwarderConfig {
+                ssrc: if f.ssrc != 0 { f.ssrc } else { stream_id },
+                pt: (f.pt & 0x7f) as u8,
+                out: Arc::new(UdpOut::new(sock, f.addr)),
+            };
+            st.forwarders.insert(stream_id, f);
+            self.handle
+                .control(MixerInput::AddForwarder { stream_id, config });
+        }
+    }
+
+    fn play_file(&self, file_id: String, path: String, _group: usize, looping: bool) {
+        self.handle.control(MixerInput::PlayFile {
+            file_id: file_id.clone(),
+            path: PathBuf::from(path),
+            loop_: looping,
+        });
+        // The engine mixes the file from its next frame on; Janus announces the start then.
+        (self.events)(MixerEvent::AnnouncementStarted { file_id });
+    }
+
+    fn stop_file(&self, file_id: String) {
+        self.handle.control(MixerInput::StopFile { file_id });
+    }
+
+    fn close(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            for (_, t) in st.rtp_tasks.drain() {
+                t.abort();
+            }
+        }
+        if let Ok(mut live) = LIVE.lock() {
+            live.retain(|(k, _)| *k != self.key);
+        }
+        for (total, v) in RETIRED.iter().zip(counters(&self.handle)) {
+            total.fetch_add(v, Ordering::Relaxed);
+        }
+        self.handle.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recordings_are_named_as_janus_names_them() {
+        let t = RecordTarget {
+            dir: Some("/rec".into()),
+            file: Some("mix.wav".into()),
+            tmp_ext: Some("tmp".into()),
+            room: "1234".into(),
+        };
+        assert_eq!(record_path(&t), PathBuf::from("/rec/mix.wav.tmp"));
+        let t = RecordTarget {
+            dir: None,
+            file: None,
+            tmp_ext: None,
+            room: "1234".into(),
+        };
+        let name = record_path(&t).to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("janus-audioroom-1234-") && name.ends_with(".wav"),
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn participant_settings_map_to_the_engine() {
+        let p = MixParticipant {
+            transport: MixTransport::WebRtc,
+            codec: ForwardCodec::Opus,
+            pt: 111,
+            ssrc: 42,
+            audio_level_ext: Some(1),
+            mid_ext: Some(4),
+            mid: Some("0".into()),
+            mixed: false,
+            receives: true,
+            volume: 120,
+            spatial_position: None,
+            group: 0,
+            prebuffer: 6,
+            bitrate: 0,
+            complexity: 4,
+            expected_loss: 5,
+            fec: true,
+            talk_window: Some((100, 25)),
+            recording: None,
+        };
+        let c = participant_config(&p);
+        assert!(c.muted, "not mixed = muted for the engine");
+        assert_eq!(
+            (c.opus_pt, c.ssrc, c.volume, c.spatial_position),
+            (111, 42, 120, 50)
+        );
+        assert_eq!(
+            (c.audio_level_ext, c.mid_ext, c.mid.as_deref()),
+            (Some(1), Some(4), Some("0"))
+        );
+        assert_eq!(
+            (c.bitrate, c.expected_loss, c.prebuffer),
+            (None, Some(5), 6)
+        );
+        assert_eq!((c.talking_packets, c.talking_level), (Some(100), Some(25)));
+    }
+}
