@@ -51,7 +51,10 @@ pub async fn run(config: Config) -> Result<(), AppError> {
             .map(|c| c.addr)
             .collect::<Vec<_>>()
     );
-    let host = MediaHost::new(engine.clone());
+    let host = MediaHost::new(engine.clone(), config.admin.test_hooks);
+    if config.admin.test_hooks {
+        tracing::warn!("[admin] test_hooks enabled: Admin requests can degrade media (tests only)");
+    }
     let plugins = crate::plugins::load(&config.plugins, host.clone());
     let gateway = Gateway::new(config.general.clone(), plugins, host.clone());
     host.set_gateway(&gateway);
@@ -160,16 +163,19 @@ pub struct MediaHost {
     engine: Engine,
     pcs: DashMap<HandleId, Arc<Mutex<PcState>>>,
     gateway: OnceLock<Weak<Gateway>>,
+    /// `[admin] test_hooks`: Admin `test_loss` is offered (tests only).
+    test_hooks: bool,
 }
 
 impl MediaHost {
-    pub fn new(engine: Engine) -> Arc<MediaHost> {
+    pub fn new(engine: Engine, test_hooks: bool) -> Arc<MediaHost> {
         Arc::new_cyclic(|me| MediaHost {
             me: me.clone(),
             epoch: Instant::now(),
             engine,
             pcs: DashMap::new(),
             gateway: OnceLock::new(),
+            test_hooks,
         })
     }
 
@@ -425,6 +431,19 @@ impl WebRtcHost for MediaHost {
 
     fn destroy(&self, handle: HandleId) {
         self.hangup(handle, "Detach", true);
+    }
+
+    fn test_hooks(&self) -> bool {
+        self.test_hooks
+    }
+
+    fn set_test_loss(&self, handle: HandleId, percent: u8) -> Option<u64> {
+        if !self.test_hooks {
+            return None;
+        }
+        let peer = self.peer(handle)?;
+        tracing::warn!("test hook: dropping {percent}% of the RTP sent to handle {handle}");
+        Some(peer.set_test_loss(percent))
     }
 
     fn handle_info(&self, handle: HandleId) -> Option<Value> {

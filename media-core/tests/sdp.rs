@@ -876,3 +876,37 @@ fn simulcast_is_re_added_to_an_answer_built_from_a_stripped_offer() {
         "not when we do not receive"
     );
 }
+
+#[test]
+fn transport_cc_feedback_only_with_the_transport_cc_extension() {
+    let offer = chrome_offer();
+    // Chromium offers transport-cc feedback and the extension on audio and video.
+    assert_eq!(
+        offer.media[0].payload(111).map(|p| p.rtcp_fb.clone()),
+        Some(vec!["transport-cc".to_owned()])
+    );
+    assert!(offer.media[0].extmap(RtpExtension::TransportCc).is_some());
+    let fb = |ans: &SessionDescription, i: usize, pt: u8| {
+        ans.media[i]
+            .payload(pt)
+            .map(|p| p.rtcp_fb.clone())
+            .unwrap_or_default()
+    };
+    // Extension accepted (EchoTest's defaults): feedback kept on both.
+    let ans = answer(&offer, &AnswerOptions::default());
+    assert_eq!(fb(&ans, 0, 111), ["transport-cc"]);
+    assert!(fb(&ans, 1, 96).contains(&"transport-cc".to_owned()));
+    // Extension not accepted (VideoRoom audio, like Janus): no transport-cc feedback either,
+    // or Chromium would count that audio against the publisher's bandwidth estimate.
+    let no_twcc = AnswerOptions {
+        extensions: vec![RtpExtension::Mid, RtpExtension::AudioLevel],
+        ..Default::default()
+    };
+    let ans = answer(&offer, &no_twcc);
+    assert!(fb(&ans, 0, 111).is_empty());
+    assert_eq!(
+        fb(&ans, 1, 96),
+        ["goog-remb", "ccm fir", "nack", "nack pli"],
+        "the rest kept, in the offer's order"
+    );
+}

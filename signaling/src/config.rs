@@ -137,6 +137,9 @@ pub struct AdminConfig {
     pub ws_enabled: bool,
     pub ws_ip: IpAddr,
     pub ws_port: u16,
+    /// TEST ONLY: offer Admin requests that degrade media on purpose (`test_loss`: drop a
+    /// share of one handle's outgoing RTP). For the real-peer tests; never in production.
+    pub test_hooks: bool,
 }
 
 impl Default for AdminConfig {
@@ -149,6 +152,7 @@ impl Default for AdminConfig {
             ws_enabled: true,
             ws_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             ws_port: 7188,
+            test_hooks: false,
         }
     }
 }

@@ -53,6 +53,17 @@ pub trait WebRtcHost: Send + Sync {
     fn destroy(&self, handle: HandleId);
     /// The `webrtc`/`flags`/`sdps` part of Admin `handle_info` (an object), if a PC exists.
     fn handle_info(&self, handle: HandleId) -> Option<Value>;
+    /// TEST ONLY: whether the Admin API offers test hooks (`[admin] test_hooks = true`).
+    /// Without them the core answers `test_loss` like any unknown request.
+    fn test_hooks(&self) -> bool {
+        false
+    }
+    /// TEST ONLY (Admin `test_loss`): drop `percent` % of the RTP sent on `handle`'s
+    /// PeerConnection, as a lossy network would (0 = off). Returns the packets dropped so
+    /// far, or `None` when the handle has no PeerConnection.
+    fn set_test_loss(&self, _handle: HandleId, _percent: u8) -> Option<u64> {
+        None
+    }
 }
 
 /// What the media side reports about a handle's PeerConnection.

@@ -13,6 +13,7 @@ mod dtls_transport;
 mod peer;
 mod recv;
 mod remote;
+mod test_loss;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -319,6 +320,7 @@ impl Engine {
             dtls_role: Mutex::new(None),
             counters: PeerCounters::default(),
             closed: Default::default(),
+            test_loss: Default::default(),
         });
         self.shared.stats.peers.fetch_add(1, Ordering::Relaxed);
         self.shared.control(Control::Register {

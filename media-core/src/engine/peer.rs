@@ -229,6 +229,8 @@ pub(crate) struct PeerShared {
     pub(crate) dtls_role: Mutex<Option<DtlsRole>>,
     pub(crate) counters: PeerCounters,
     pub(crate) closed: std::sync::atomic::AtomicBool,
+    /// TEST ONLY outgoing RTP loss (off unless the application enables test hooks).
+    pub(crate) test_loss: super::test_loss::TestLoss,
 }
 
 /// A PeerConnection in the engine.
@@ -337,6 +339,9 @@ impl Peer {
     /// Encrypts and sends one plain RTP packet.
     pub fn send_rtp(&self, packet: &[u8]) -> Result<(), SendError> {
         let to = self.selected().ok_or(SendError::NotConnected)?;
+        if self.shared.test_loss.drop_next() {
+            return Ok(()); // "lost on the network" (test hook)
+        }
         // Encrypted into the context's scratch buffer and sent from it, under the lock: no
         // allocation per packet (srtp module doc).
         let mut guard = self.shared.srtp_out.lock().map_err(|_| SendError::Srtp)?;
@@ -353,6 +358,14 @@ impl Peer {
                 c.send_drops.fetch_add(1, Ordering::Relaxed);
                 SendError::WouldBlock
             })
+    }
+
+    /// TEST ONLY: drop `percent` % of the RTP sent to this peer from now on (0 = off), as a
+    /// lossy network would; returns the packets dropped so far. Only reachable through the
+    /// application's test hooks (`[admin] test_hooks`), never in production.
+    pub fn set_test_loss(&self, percent: u8) -> u64 {
+        self.shared.test_loss.set(percent);
+        self.shared.test_loss.dropped()
     }
 
     /// Encrypts and sends one plain RTCP compound packet.

@@ -272,6 +272,15 @@ fn answer_rtp(
     }
     m.direction = Some(dir);
 
+    // transport-cc feedback only where the transport-wide sequence number extension is
+    // accepted too (as Janus answers): a browser told `transport-cc` on a section whose
+    // packets carry no such number still counts that stream in its bandwidth allocation, so
+    // e.g. a publisher's audio would eat into the room's video bitrate cap.
+    let twcc = opts.extensions.contains(&RtpExtension::TransportCc)
+        && om
+            .extmaps
+            .iter()
+            .any(|e| e.extension() == Some(RtpExtension::TransportCc));
     let mut p = PayloadFormat {
         pt: chosen.pt,
         rtpmap: chosen.rtpmap.clone(),
@@ -280,6 +289,7 @@ fn answer_rtp(
             .rtcp_fb
             .iter()
             .filter(|fb| SUPPORTED_RTCP_FB.contains(&fb.as_str()))
+            .filter(|fb| twcc || fb.as_str() != "transport-cc")
             .cloned()
             .collect(),
     };

@@ -589,6 +589,32 @@ impl Core {
                 out.insert("info".into(), Value::Object(info));
                 Ok(Response::reply(Value::Object(out)))
             }
+            // TEST ONLY (not a Janus request): outgoing loss on this handle's PeerConnection.
+            "test_loss" if self.host.test_hooks() => {
+                validate::check(
+                    root,
+                    &[req("percent", Kind::PositiveInteger)],
+                    validate::PLAIN,
+                )?;
+                let percent = root
+                    .get("percent")
+                    .and_then(Value::as_u64)
+                    .and_then(|p| u8::try_from(p).ok())
+                    .filter(|p| *p <= 100)
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            ErrorCode::InvalidElementType,
+                            "Invalid element type (percent should be between 0 and 100)",
+                        )
+                    })?;
+                let dropped = self.host.set_test_loss(hid, percent).ok_or_else(|| {
+                    ApiError::new(ErrorCode::Unknown, "No PeerConnection on this handle")
+                })?;
+                let mut out = success(sid.0, tx);
+                out.insert("percent".into(), percent.into());
+                out.insert("dropped".into(), dropped.into());
+                Ok(Response::reply(Value::Object(out)))
+            }
             "start_pcap" | "start_text2pcap" | "stop_pcap" | "stop_text2pcap" => Err(
                 ApiError::new(ErrorCode::Unknown, "Packet captures are not supported"),
             ),

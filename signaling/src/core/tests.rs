@@ -95,6 +95,8 @@ impl Plugin for TestPlugin {
 struct TestHost {
     log: Arc<Log>,
     pcs: Mutex<std::collections::HashSet<HandleId>>,
+    /// `[admin] test_hooks` as the application would report it.
+    hooks: std::sync::atomic::AtomicBool,
 }
 
 impl WebRtcHost for TestHost {
@@ -128,6 +130,13 @@ impl WebRtcHost for TestHost {
     }
     fn handle_info(&self, _handle: HandleId) -> Option<Value> {
         Some(json!({"flags": {"ready": true}, "webrtc": {"ice": {}, "dtls": {}, "media": {}}}))
+    }
+    fn test_hooks(&self) -> bool {
+        self.hooks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    fn set_test_loss(&self, handle: HandleId, percent: u8) -> Option<u64> {
+        self.log.push(format!("test_loss {handle} {percent}"));
+        self.pcs.lock().unwrap().contains(&handle).then_some(7)
     }
 }
 
@@ -996,4 +1005,55 @@ fn opaque_id_is_echoed_only_when_configured() {
     );
     let v = r.req(Duration::ZERO, json!({"janus": "message", "session_id": s, "handle_id": h, "body": {"sync": true}, "transaction": "m"}));
     assert_eq!(v["opaque_id"], "o1");
+}
+
+#[test]
+fn test_loss_exists_only_with_test_hooks() {
+    let r = rig();
+    let s = r.create();
+    let h = r.attach(s);
+    let admin = |v: Value| r.core.handle_admin(r.t0, &v);
+    let ask = |percent: Value| {
+        admin(
+            json!({"janus": "test_loss", "session_id": s, "handle_id": h, "percent": percent,
+            "transaction": "t", "admin_secret": "janusoverlord"}),
+        )
+    };
+    // Off (the default): an unknown request, nothing reaches the host.
+    assert_eq!(
+        code(&ask(json!(20))),
+        (457, "Unhandled request 'test_loss' at this path".into())
+    );
+    assert!(!r
+        .host
+        .log
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.starts_with("test_loss")));
+    r.host
+        .hooks
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    // Still needs the admin secret.
+    let v = admin(
+        json!({"janus": "test_loss", "session_id": s, "handle_id": h, "percent": 20, "transaction": "t"}),
+    );
+    assert_eq!(code(&v).0, 403);
+    assert_eq!(code(&ask(json!(101))).0, 467);
+    assert_eq!(code(&ask(json!("x"))).0, 467);
+    assert_eq!(
+        code(&ask(json!(20))),
+        (490, "No PeerConnection on this handle".into())
+    );
+    r.req(
+        Duration::ZERO,
+        json!({"janus": "message", "session_id": s, "handle_id": h, "transaction": "m",
+        "body": {}, "jsep": {"type": "offer", "sdp": "v=0\r\n"}}),
+    );
+    let v = ask(json!(20));
+    assert_eq!(
+        v,
+        json!({"janus": "success", "session_id": s, "transaction": "t", "percent": 20, "dropped": 7})
+    );
 }

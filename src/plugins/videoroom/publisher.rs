@@ -542,6 +542,15 @@ pub fn answer_offer(
         let keep = accepted_extensions(room, &m.kind);
         m.extmaps
             .retain(|e| e.extension().is_some_and(|x| keep.contains(&x)));
+        // No transport-cc feedback where the extension was dropped (audio, or
+        // `transport_wide_cc_ext = false`), as Janus answers: Chromium would otherwise count
+        // that stream (e.g. the audio) against the publisher's bandwidth estimate, leaving
+        // the video less than the room's `bitrate` cap.
+        if m.extmap(RtpExtension::TransportCc).is_none() {
+            for f in &mut m.payloads {
+                f.rtcp_fb.retain(|fb| fb != "transport-cc");
+            }
+        }
         if m.is_rejected() {
             ps.disabled = true;
             continue;

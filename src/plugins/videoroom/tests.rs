@@ -228,6 +228,15 @@ fn publisher_join_configure_and_answer() {
     assert!(uris(&sd.media[1])
         .iter()
         .any(|u| u.contains("transport-wide")));
+    // Nor transport-cc feedback: Chromium would count the audio in its bandwidth estimate
+    // and give the video less than the room's cap.
+    let fb = |m: &sdp::MediaSection| -> Vec<String> {
+        m.formats_in_order()
+            .flat_map(|p| p.rtcp_fb.clone())
+            .collect()
+    };
+    assert!(!fb(&sd.media[0]).iter().any(|f| f == "transport-cc"));
+    assert!(fb(&sd.media[1]).iter().any(|f| f == "transport-cc"));
     assert!(!uris(&sd.media[1])
         .iter()
         .any(|u| u.contains("abs-send-time")));
