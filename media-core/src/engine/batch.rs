@@ -81,6 +81,9 @@ impl RtpBatch {
     /// the peer belongs to another engine than the queued packets). Errors are those of
     /// [`Peer::protect_rtp_into`]; nothing is queued then.
     pub fn push_rtp(&mut self, peer: &Peer, packet: &[u8]) -> Result<(), SendError> {
+        if peer.shared.test_loss.drop_next() {
+            return Ok(()); // "lost on the network" (test hook, as in `Peer::send_rtp`)
+        }
         let same_engine = self
             .engine
             .as_ref()
