@@ -10,9 +10,13 @@
 #
 # Per row it prints both servers' figures and the ratio Ianus/Janus, writes every report as
 # JSON plus a combined results.json, and plots CPU per subscriber stream against subscribers
-# (cpu_per_substream.png, needs gnuplot). The last line is
+# (cpu_per_substream.png, needs gnuplot). The last two lines are
+#   ratio audiobridge cpu-per-participant ianus/janus: X.XX
 #   ratio forwarded-packets-per-cpu-second ianus/janus: X.XX
-# (geometric mean over the rows both servers ran). Needs root (ip netns).
+# (geometric means over the AudioBridge rows, resp. the VideoRoom rows, both servers ran).
+# AudioBridge rows: "ab-N" all N participants talk (a tone, the worst case for a mixer);
+# "ab-N-tK" K talk and the others send a quiet microphone, with the audio level, as browsers
+# do. Needs root (ip netns).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,7 +31,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --warmup) WARMUP=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -39,6 +43,7 @@ if [ "$QUICK" = 1 ]; then
     "vr-1x50|videoroom --publishers 1 --subscribers 50 --bitrate 1000000"
     "vr-mesh10|videoroom --publishers 10 --mesh --bitrate 1000000"
     "ab-10|audiobridge --participants 10"
+    "ab-10-t2|audiobridge --participants 10 --talkers 2"
   )
 else
   OUT=${OUT:-benches/results}; DURATION=${DURATION:-15}; WARMUP=${WARMUP:-3}
@@ -50,6 +55,7 @@ else
     "vr-mesh10|videoroom --publishers 10 --mesh --bitrate 1000000"
     "ab-10|audiobridge --participants 10"
     "ab-50|audiobridge --participants 50"
+    "ab-50-t5|audiobridge --participants 50 --talkers 5"
   )
 fi
 
@@ -209,7 +215,7 @@ def g(r, *path):
 metrics = [
   ("server CPU %", ("server", "cpu_pct"), "{:.1f}"),
   ("CPU µs/packet", ("server", "cpu_us_per_packet"), "{:.2f}"),
-  ("mcores/sub-stream", ("server", "millicores_per_sub_stream"), "{:.2f}"),
+  ("mcores/sub-stream", ("server", "millicores_per_sub_stream"), "{:.2f}"),  # AudioBridge: per participant
   ("fwd packets/s", ("forwarded_pps",), "{:.0f}"),
   ("packets/CPU-s", ("server", "packets_per_cpu_second"), "{:.0f}"),
   ("loss %", ("loss", "loss_pct"), "{:.3f}"),
@@ -231,6 +237,7 @@ combined = {"generated": datetime.datetime.now(datetime.timezone.utc).isoformat(
             "machine": json.loads(machine), "rows": []}
 lines = []
 ratios = []
+ab_ratios = []
 for name, args in rows:
     j, i = load(name, "janus"), load(name, "ianus")
     combined["rows"].append({"row": name, "args": args, "janus": j, "ianus": i})
@@ -249,12 +256,19 @@ for name, args in rows:
             if sc > 85 or tc > 85 or lp > 1 or (g(r, "streams_without_media") or 0) > 0:
                 lines.append(f"  note: {who} may be saturated or failing here (server CPU {sc:.0f} %, tool CPU {tc:.0f} %, "
                              f"loss {lp:.2f} %, streams without media {g(r, 'streams_without_media')})")
-    a, b = g(j, "server", "packets_per_cpu_second"), g(i, "server", "packets_per_cpu_second")
-    if a and b: ratios.append(b / a)
+    if name.startswith("ab-"):
+        a, b = g(j, "server", "millicores_per_sub_stream"), g(i, "server", "millicores_per_sub_stream")
+        if a and b: ab_ratios.append(b / a)
+    else:
+        a, b = g(j, "server", "packets_per_cpu_second"), g(i, "server", "packets_per_cpu_second")
+        if a and b: ratios.append(b / a)
 report = "\n".join(lines)
-geo = math.exp(sum(math.log(r) for r in ratios) / len(ratios)) if ratios else None
+def geomean(rs): return math.exp(sum(math.log(r) for r in rs) / len(rs)) if rs else None
+geo, ab_geo = geomean(ratios), geomean(ab_ratios)
 combined["ratio_packets_per_cpu_second_geomean"] = geo
 combined["ratio_rows"] = len(ratios)
+combined["ratio_audiobridge_cpu_per_participant_geomean"] = ab_geo
+combined["ratio_audiobridge_rows"] = len(ab_ratios)
 json.dump(combined, open(f"{out}/results.json", "w"), indent=2)
 # Plot: CPU per subscriber stream against subscribers (the 1 x S rows).
 pts = []
@@ -285,10 +299,13 @@ plot '{dat}' using 1:2 with linespoints lw 2 pt 7 title 'Janus {m.get('janus',''
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=False)
     os.remove(dat)
+ab_last = (f"ratio audiobridge cpu-per-participant ianus/janus: {ab_geo:.2f}" if ab_geo is not None
+           else "ratio audiobridge cpu-per-participant ianus/janus: n/a (no AudioBridge row ran on both servers)")
 last = (f"ratio forwarded-packets-per-cpu-second ianus/janus: {geo:.2f}" if geo is not None
-        else "ratio forwarded-packets-per-cpu-second ianus/janus: n/a (no row ran on both servers)")
-open(f"{out}/summary.txt", "w").write(report.lstrip("\n") + f"\n\n(geometric mean over {len(ratios)} rows)\n" + last + "\n")
+        else "ratio forwarded-packets-per-cpu-second ianus/janus: n/a (no VideoRoom row ran on both servers)")
+tail = (f"\n(geometric means over {len(ab_ratios)} AudioBridge rows, lower is better for Ianus, "
+        f"and {len(ratios)} VideoRoom rows, higher is better)\n{ab_last}\n{last}")
+open(f"{out}/summary.txt", "w").write(report.lstrip("\n") + "\n" + tail + "\n")
 print(report)
-print(f"\n(geometric mean over {len(ratios)} rows)")
-print(last)
+print(tail)
 PY

@@ -1,5 +1,6 @@
-//! `ianus-load` end to end: against the real Ianus binary (1 publisher × 2 subscribers for
-//! ~3 s: media arrives, nothing fails the integrity checks), and against servers that cannot
+//! `ianus-load` end to end: against the real Ianus binary (VideoRoom 1 publisher × 2
+//! subscribers, AudioBridge 3 participants, ~3 s each: media arrives, nothing fails the
+//! integrity checks), and against servers that cannot
 //! be reached or refuse a request (a clear error and a non-zero exit, quickly).
 //!
 //! Needs `target/<profile>/ianus` next to the tool (`cargo build --release` first, as
@@ -77,9 +78,8 @@ fn ianus_binary() -> PathBuf {
     bin
 }
 
-#[test]
-fn one_publisher_two_subscribers_against_ianus() {
-    let dir = temp_dir("e2e");
+/// The Ianus binary on free ports, its log in `dir`; killed when dropped.
+fn start_ianus(dir: &Path) -> (Killed, u16) {
     let (http, ws, admin, admin_ws, media) = (
         free_tcp_port(),
         free_tcp_port(),
@@ -107,8 +107,15 @@ fn one_publisher_two_subscribers_against_ianus() {
         assert!(Instant::now() < ready_by, "ianus did not listen on {ws}");
         std::thread::sleep(Duration::from_millis(50));
     }
+    (server, ws)
+}
+
+/// Runs the tool against the Ianus in `dir` for ~3 s with `scenario` arguments; asserts it
+/// succeeded and returns the JSON report.
+fn run_against_ianus(dir: &Path, scenario: &[&str]) -> serde_json::Value {
+    let (server, ws) = start_ianus(dir);
     let json = dir.join("report.json");
-    let args: Vec<String> = [
+    let mut args: Vec<String> = [
         "--url",
         &format!("ws://127.0.0.1:{ws}"),
         "--server-pid",
@@ -124,15 +131,11 @@ fn one_publisher_two_subscribers_against_ianus() {
         "--json",
         &json.display().to_string(),
         "--quiet",
-        "videoroom",
-        "--publishers",
-        "1",
-        "--subscribers",
-        "2",
     ]
     .iter()
     .map(|s| s.to_string())
     .collect();
+    args.extend(scenario.iter().map(|s| s.to_string()));
     let out = run_tool(&args, Duration::from_secs(90));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -143,8 +146,17 @@ fn one_publisher_two_subscribers_against_ianus() {
         std::fs::read_to_string(dir.join("ianus.log")).unwrap_or_default()
     );
     assert!(stdout.contains("forwarded packets/s"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    drop(server);
+    serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json")
+}
+
+#[test]
+fn one_publisher_two_subscribers_against_ianus() {
+    let dir = temp_dir("e2e");
+    let report = run_against_ianus(
+        &dir,
+        &["videoroom", "--publishers", "1", "--subscribers", "2"],
+    );
     let received = report["received_packets"].as_u64().expect("received");
     let sent = report["sent_packets"].as_u64().expect("sent");
     assert!(received > 0, "{report}");
@@ -162,6 +174,35 @@ fn one_publisher_two_subscribers_against_ianus() {
         report["server"]["rss_bytes"].as_u64().unwrap_or(0) > 0,
         "{report}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn three_audiobridge_participants_against_ianus() {
+    let dir = temp_dir("e2e-ab");
+    // Two talk, one sends a quiet microphone: every participant still receives a mix.
+    let report = run_against_ianus(
+        &dir,
+        &["audiobridge", "--participants", "3", "--talkers", "2"],
+    );
+    assert_eq!(report["scenario"]["kind"], "audiobridge", "{report}");
+    assert_eq!(report["scenario"]["talkers"], 2, "{report}");
+    assert_eq!(report["sub_streams"], 3, "{report}");
+    assert_eq!(report["streams_without_media"], 0, "{report}");
+    // Every participant receives one mixed packet per 20 ms: as many as the three send in
+    // the window (± the window edges), each a valid 20 ms Opus packet under valid SRTP.
+    let received = report["received_packets"].as_u64().expect("received");
+    let sent = report["sent_packets"].as_u64().expect("sent");
+    let window = report["window_s"].as_f64().expect("window");
+    assert!(
+        received as f64 >= 0.9 * 3.0 * 50.0 * window && received + 30 >= sent,
+        "received {received}, sent {sent} in {window} s: {report}"
+    );
+    assert_eq!(report["integrity"]["failures"], 0, "{report}");
+    assert_eq!(report["integrity"]["replayed"], 0, "{report}");
+    assert_eq!(report["loss"]["lost"], 0, "{report}");
+    assert_eq!(report["loss"]["duplicates"], 0, "{report}");
+    assert!(report["server"]["cpu_s"].as_f64().is_some(), "{report}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -87,6 +87,11 @@ enum Command {
     Audiobridge {
         #[arg(long, short = 'n', default_value_t = 10)]
         participants: usize,
+        /// Participants that talk (a tone); the others send a quiet microphone (−60 dBov).
+        /// Every packet carries its audio level when the server accepts the extension.
+        /// Default: all of them.
+        #[arg(long)]
+        talkers: Option<usize>,
     },
 }
 
@@ -123,9 +128,13 @@ fn main() -> ExitCode {
             bitrate.max(8_000),
             keyframe_secs.max(1),
         ),
-        Command::Audiobridge { participants } => (
+        Command::Audiobridge {
+            participants,
+            talkers,
+        } => (
             Scenario::AudioBridge {
                 participants: participants.max(1),
+                talkers: talkers.unwrap_or(participants).min(participants.max(1)),
             },
             32_000,
             1,

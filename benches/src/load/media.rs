@@ -8,7 +8,8 @@
 //! descriptor) so subscribers check latency, continuity and integrity.
 //!
 //! Audio: AudioBridge decodes what it receives, so it must be real Opus: 20 ms frames of a tone
-//! encoded with the system libopus (crate `opus`) at start-up. Why not ffmpeg into an Ogg file:
+//! (talking) or of −60 dBov noise (a quiet microphone), each with its RFC 6464 level, encoded
+//! with the system libopus (crate `opus`) at start-up. Why not ffmpeg into an Ogg file:
 //! the tool would need a second program at run time and an Ogg parser, where the library call
 //! is ten lines and libopus is already a build dependency of the project's AudioBridge.
 
@@ -212,35 +213,119 @@ pub fn check_video_packet(p: &[u8]) -> Result<Trailer, PayloadError> {
     })
 }
 
-/// `seconds` of 20 ms Opus frames (48 kHz mono, a 440 Hz tone with a slow tremolo), encoded
-/// once with libopus.
-pub fn opus_frames(seconds: u32, bitrate: i32) -> Result<Vec<Vec<u8>>, opus::Error> {
+/// What an AudioBridge participant's microphone picks up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sound {
+    /// Talking: a 440 Hz tone with a slow tremolo, around −17 dBov.
+    Tone,
+    /// Not talking: low noise around −60 dBov, as a quiet room through a browser's microphone
+    /// (browsers keep sending such frames; the audio level tells the server they are quiet).
+    Quiet,
+}
+
+/// One pre-encoded 20 ms Opus frame and its RFC 6464 level (−dBov, 0..=127) with the voice
+/// activity flag, as a browser puts them in the ssrc-audio-level extension.
+#[derive(Debug, Clone)]
+pub struct AudioFrame {
+    pub opus: Vec<u8>,
+    pub level: u8,
+    pub voice: bool,
+}
+
+/// RFC 6464 level of a frame: −dBov of its RMS, 127 for digital silence.
+fn level_of(pcm: &[i16]) -> u8 {
+    let ms = pcm
+        .iter()
+        .map(|&s| f64::from(s) * f64::from(s))
+        .sum::<f64>()
+        / pcm.len() as f64;
+    if ms <= 0.0 {
+        return 127;
+    }
+    let dbov = 10.0 * (ms / (32768.0 * 32768.0)).log10();
+    (-dbov).round().clamp(0.0, 127.0) as u8
+}
+
+/// `seconds` of 20 ms Opus frames (48 kHz mono) of `sound`, encoded once at start-up.
+pub fn opus_frames(
+    seconds: u32,
+    bitrate: i32,
+    sound: Sound,
+) -> Result<Vec<AudioFrame>, opus::Error> {
     let mut enc = opus::Encoder::new(48_000, opus::Channels::Mono, opus::Application::Voip)?;
     enc.set_bitrate(opus::Bitrate::Bits(bitrate))?;
     let mut frames = Vec::new();
     let mut pcm = [0i16; 960];
     let mut out = [0u8; 1275];
+    let mut noise: u32 = 0x1234_5678;
     for f in 0..(seconds * 50) as usize {
         for (i, s) in pcm.iter_mut().enumerate() {
-            let t = (f * 960 + i) as f64 / 48_000.0;
-            let amp = 8000.0 * (0.6 + 0.4 * (2.0 * std::f64::consts::PI * 0.5 * t).sin());
-            *s = (amp * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16;
+            *s = match sound {
+                Sound::Tone => {
+                    let t = (f * 960 + i) as f64 / 48_000.0;
+                    let amp = 8000.0 * (0.6 + 0.4 * (2.0 * std::f64::consts::PI * 0.5 * t).sin());
+                    (amp * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+                }
+                Sound::Quiet => {
+                    // xorshift32: uniform in ±57, RMS ≈ 33 (−60 dBov).
+                    noise ^= noise << 13;
+                    noise ^= noise >> 17;
+                    noise ^= noise << 5;
+                    (noise % 115) as i16 - 57
+                }
+            };
         }
         let n = enc.encode(&pcm, &mut out)?;
-        frames.push(out[..n].to_vec());
+        frames.push(AudioFrame {
+            opus: out[..n].to_vec(),
+            level: level_of(&pcm),
+            voice: sound == Sound::Tone,
+        });
     }
     Ok(frames)
 }
 
-/// Writes one Opus RTP packet into `out` (cleared first).
-pub fn write_audio_packet(out: &mut Vec<u8>, ssrc: u32, seq: u16, ts: u32, frame: &[u8]) {
+/// The one-byte-header extension block carrying an ssrc-audio-level element (RFC 8285 §4.2,
+/// RFC 6464): profile 0xBEDE, one word, then id/len, V + level, padding.
+const AUDIO_LEVEL_EXT_LEN: usize = 8;
+
+/// Writes one Opus RTP packet into `out` (cleared first); with `level_ext = Some(id)` the
+/// frame's audio level goes in an ssrc-audio-level extension with that id (1..=14).
+pub fn write_audio_packet(
+    out: &mut Vec<u8>,
+    ssrc: u32,
+    seq: u16,
+    ts: u32,
+    frame: &AudioFrame,
+    level_ext: Option<u8>,
+) {
     out.clear();
-    out.push(0x80);
+    out.reserve(12 + AUDIO_LEVEL_EXT_LEN + frame.opus.len()); // no-op: made with room for 1500
+    out.push(if level_ext.is_some() { 0x90 } else { 0x80 });
     out.push(OPUS_PT);
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(&ts.to_be_bytes());
     out.extend_from_slice(&ssrc.to_be_bytes());
-    out.extend_from_slice(frame);
+    if let Some(id) = level_ext {
+        let v = if frame.voice { 0x80 } else { 0 };
+        out.extend_from_slice(&[
+            0xbe,
+            0xde,
+            0,
+            1,
+            (id & 0x0f) << 4,
+            v | (frame.level & 0x7f),
+            0,
+            0,
+        ]);
+    }
+    out.extend_from_slice(&frame.opus);
+}
+
+/// Whether a mixed-audio payload is a well-formed 20 ms Opus packet (TOC and frame count,
+/// RFC 6716 §3.1; no decode): what a browser's decoder would accept and play as one frame.
+pub fn is_opus_20ms(payload: &[u8]) -> bool {
+    matches!(opus::packet::get_nb_samples(payload, 48_000), Ok(960))
 }
 
 #[cfg(test)]
@@ -271,13 +356,36 @@ mod tests {
 
     #[test]
     fn opus_frames_are_real_opus() {
-        let frames = opus_frames(1, 32_000).expect("libopus");
+        let frames = opus_frames(1, 32_000, Sound::Tone).expect("libopus");
         assert_eq!(frames.len(), 50);
         let mut dec = opus::Decoder::new(48_000, opus::Channels::Mono).expect("decoder");
         let mut pcm = [0i16; 960];
         for f in &frames {
-            assert_eq!(dec.decode(f, &mut pcm, false).expect("decode"), 960);
+            assert!(is_opus_20ms(&f.opus));
+            assert_eq!(dec.decode(&f.opus, &mut pcm, false).expect("decode"), 960);
+            assert!(f.voice && (10..=25).contains(&f.level), "{}", f.level);
         }
         assert!(pcm.iter().any(|&s| s.abs() > 1000));
+        let quiet = opus_frames(1, 32_000, Sound::Quiet).expect("libopus");
+        assert!(quiet
+            .iter()
+            .all(|f| !f.voice && (57..=63).contains(&f.level)));
+        assert!(!is_opus_20ms(&[]));
+    }
+
+    #[test]
+    fn the_audio_level_extension_is_rfc_8285_one_byte() {
+        let f = AudioFrame {
+            opus: vec![0x78, 1, 2],
+            level: 30,
+            voice: true,
+        };
+        let mut p = Vec::new();
+        write_audio_packet(&mut p, 7, 1, 2, &f, Some(3));
+        assert_eq!(p[0], 0x90);
+        assert_eq!(&p[12..20], &[0xbe, 0xde, 0, 1, 0x30, 0x80 | 30, 0, 0]);
+        assert_eq!(rtp_payload(&p), Some((12 + AUDIO_LEVEL_EXT_LEN, p.len())));
+        write_audio_packet(&mut p, 7, 1, 2, &f, None);
+        assert_eq!(rtp_payload(&p), Some((12, p.len())));
     }
 }

@@ -599,8 +599,13 @@ impl Receiver {
     }
 
     fn mixed_audio(&mut self, p: &[u8]) {
-        if media::rtp_payload(p).is_none_or(|(s, e)| e <= s) {
+        let Some((start, end)) = media::rtp_payload(p).filter(|(s, e)| e > s) else {
             self.report.malformed += 1;
+            return;
+        };
+        // The mix must be playable: one well-formed 20 ms Opus packet (TOC check, no decode).
+        if !media::is_opus_20ms(&p[start..end]) {
+            self.report.corrupt += 1;
             return;
         }
         let ssrc = u32::from_be_bytes([p[8], p[9], p[10], p[11]]);

@@ -37,6 +37,8 @@ pub struct ScenarioInfo {
     pub subscribers_per_publisher: usize,
     pub mesh: bool,
     pub participants: usize,
+    /// AudioBridge: participants sending a tone (the others send a quiet microphone).
+    pub talkers: usize,
     pub bitrate_bps: u64,
 }
 
@@ -101,7 +103,10 @@ impl Report {
     pub fn table(&self) -> String {
         let s = &self.scenario;
         let shape = match s.kind {
-            "audiobridge" => format!("AudioBridge, {} participants", s.participants),
+            "audiobridge" => format!(
+                "AudioBridge, {} participants ({} talking)",
+                s.participants, s.talkers
+            ),
             _ if s.mesh => format!("VideoRoom mesh, {} publishers", s.publishers),
             _ => format!(
                 "VideoRoom, {} publisher(s) x {} subscribers",

@@ -30,6 +30,9 @@ pub enum Scenario {
     },
     AudioBridge {
         participants: usize,
+        /// The first `talkers` participants send a tone; the others a quiet microphone
+        /// (with its audio level, as browsers do).
+        talkers: usize,
     },
 }
 
@@ -110,7 +113,7 @@ pub async fn run(scenario: Scenario, opts: RunOptions) -> Result<Report, RunErro
     let (stop_send, _) = watch::channel(false);
     let n_senders = match scenario {
         Scenario::VideoRoom { publishers, .. } => publishers,
-        Scenario::AudioBridge { participants } => participants,
+        Scenario::AudioBridge { participants, .. } => participants,
     };
     let run = Arc::new(Run {
         opts: opts.clone(),
@@ -126,7 +129,10 @@ pub async fn run(scenario: Scenario, opts: RunOptions) -> Result<Report, RunErro
             subscribers,
             mesh,
         } => video_room(&run, publishers, subscribers, mesh).await,
-        Scenario::AudioBridge { participants } => audio_bridge(&run, participants).await,
+        Scenario::AudioBridge {
+            participants,
+            talkers,
+        } => audio_bridge(&run, participants, talkers).await,
     };
     let (peers, cleanup) = match result {
         Ok(v) => v,
@@ -449,6 +455,7 @@ async fn start_subscriber(
 async fn audio_bridge(
     run: &Arc<Run>,
     participants: usize,
+    talkers: usize,
 ) -> Result<(Vec<Running>, Cleanup), RunError> {
     const PLUGIN: &str = "janus.plugin.audiobridge";
     let (ctl, _ctl_events) = attach(run, PLUGIN).await?;
@@ -473,16 +480,20 @@ async fn audio_bridge(
             )
             .await;
     });
-    let frames = Arc::new(
-        media::opus_frames(5, 32_000).map_err(|e| RunError::Unexpected {
-            who: "libopus".into(),
-            reply: e.to_string(),
-        })?,
-    );
+    let encode = |sound| {
+        media::opus_frames(5, 32_000, sound)
+            .map(Arc::new)
+            .map_err(|e| RunError::Unexpected {
+                who: "libopus".into(),
+                reply: e.to_string(),
+            })
+    };
+    let (tone, quiet) = (encode(media::Sound::Tone)?, encode(media::Sound::Quiet)?);
     let sem = Arc::new(Semaphore::new(run.opts.setup_concurrency.max(1)));
     let mut set = JoinSet::new();
     for i in 0..participants {
-        let (run, sem, frames) = (run.clone(), sem.clone(), frames.clone());
+        let frames = if i < talkers { &tone } else { &quiet }.clone();
+        let (run, sem) = (run.clone(), sem.clone());
         set.spawn(async move {
             let _permit = sem.acquire().await;
             start_participant(&run, room, i, frames).await
@@ -503,7 +514,7 @@ async fn start_participant(
     run: &Arc<Run>,
     room: u64,
     i: usize,
-    frames: Arc<Vec<Vec<u8>>>,
+    frames: Arc<Vec<media::AudioFrame>>,
 ) -> Result<Running, RunError> {
     let who = format!("participant {i}");
     let setup = PeerSetup::bind(run.opts.bind, &run.common)
@@ -540,8 +551,19 @@ async fn start_participant(
     )
     .await
     .map_err(peer_err(&who))?;
+    let level_ext = remote
+        .media
+        .iter()
+        .find(|m| m.kind == "audio")
+        .and_then(|m| m.audio_level_ext);
     if let Some(srtp) = peer.srtp_out.take() {
-        tokio::spawn(send_audio(run.clone(), &peer, srtp, i, ssrc, frames));
+        let sender = AudioSender {
+            index: i,
+            ssrc,
+            level_ext,
+            frames,
+        };
+        tokio::spawn(send_audio(run.clone(), &peer, srtp, sender));
     }
     Ok(Running {
         peer,
@@ -622,15 +644,28 @@ fn send_video(
     }
 }
 
+/// What one participant sends.
+struct AudioSender {
+    index: usize,
+    ssrc: u32,
+    /// The ssrc-audio-level id the server accepted (None: no extension).
+    level_ext: Option<u8>,
+    frames: Arc<Vec<media::AudioFrame>>,
+}
+
 /// The Opus sender: one pre-encoded 20 ms frame every 20 ms, cycling through the frames.
 fn send_audio(
     run: Arc<Run>,
     peer: &Connected,
     mut srtp: media_core::srtp::SrtpContext,
-    index: usize,
-    ssrc: u32,
-    frames: Arc<Vec<Vec<u8>>>,
+    sender: AudioSender,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let AudioSender {
+        index,
+        ssrc,
+        level_ext,
+        frames,
+    } = sender;
     let (socket, remote) = (peer.socket.clone(), peer.remote);
     let counters = run.sent[index].clone();
     let mut stop = run.stop_send.subscribe();
@@ -646,7 +681,7 @@ fn send_audio(
                 _ = tick.tick() => {}
                 _ = stop.changed() => return,
             }
-            media::write_audio_packet(&mut plain, ssrc, seq, ts, f);
+            media::write_audio_packet(&mut plain, ssrc, seq, ts, f, level_ext);
             if let Ok(p) = srtp.protect_rtp_into(&plain, &mut enc) {
                 let _ = socket.send_to(p, remote).await;
             }
@@ -805,7 +840,14 @@ async fn measure(run: &Arc<Run>, scenario: &Scenario, peers: Vec<Running>) -> Re
             mesh,
             0,
         ),
-        Scenario::AudioBridge { participants } => ("audiobridge", 0, 0, false, participants),
+        Scenario::AudioBridge { participants, .. } => ("audiobridge", 0, 0, false, participants),
+    };
+    let talkers = match *scenario {
+        Scenario::AudioBridge {
+            participants,
+            talkers,
+        } => talkers.min(participants),
+        Scenario::VideoRoom { .. } => 0,
     };
     Report {
         label: opts.label.clone(),
@@ -816,6 +858,7 @@ async fn measure(run: &Arc<Run>, scenario: &Scenario, peers: Vec<Running>) -> Re
             subscribers_per_publisher,
             mesh,
             participants,
+            talkers,
             bitrate_bps: if kind == "videoroom" {
                 opts.bitrate
             } else {

@@ -37,6 +37,8 @@ pub struct RemoteMedia {
     /// (payload type, encoding name lower-case), in m-line order.
     pub codecs: Vec<(u8, String)>,
     pub direction: String,
+    /// The id the answer gives the ssrc-audio-level extension (None: not accepted).
+    pub audio_level_ext: Option<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +89,13 @@ pub fn video_offer(l: &LocalTransport, ssrc: u32, pt: u8) -> String {
     s
 }
 
-/// An AudioBridge participant's offer: one sendrecv Opus m-line with `ssrc`.
+/// The RFC 6464 header extension browsers send with Opus.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+/// The id the tool offers for it.
+pub const AUDIO_LEVEL_ID: u8 = 1;
+
+/// An AudioBridge participant's offer: one sendrecv Opus m-line with `ssrc` and, as browsers
+/// do, the ssrc-audio-level extension.
 pub fn audio_offer(l: &LocalTransport, ssrc: u32, pt: u8) -> String {
     let mut s = String::with_capacity(1024);
     session_head(&mut s, &["0".to_owned()]);
@@ -95,7 +103,7 @@ pub fn audio_offer(l: &LocalTransport, ssrc: u32, pt: u8) -> String {
     transport_lines(&mut s, l, "actpass");
     let _ = write!(
         s,
-        "a=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} minptime=10;useinbandfec=1\r\na=msid:load a{ssrc}\r\na=ssrc:{ssrc} cname:ianus-load\r\na=ssrc:{ssrc} msid:load a{ssrc}\r\n"
+        "a=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\na=rtpmap:{pt} opus/48000/2\r\na=fmtp:{pt} minptime=10;useinbandfec=1\r\na=extmap:{AUDIO_LEVEL_ID} {AUDIO_LEVEL_URI}\r\na=msid:load a{ssrc}\r\na=ssrc:{ssrc} cname:ianus-load\r\na=ssrc:{ssrc} msid:load a{ssrc}\r\n"
     );
     candidate_lines(&mut s, l);
     s
@@ -234,6 +242,18 @@ pub fn parse(sdp: &str) -> Result<RemoteDescription, SdpError> {
                     rtpmap.push((pt, name));
                 }
             }
+            "extmap" => {
+                let mut it = value.split_whitespace();
+                let id = it
+                    .next()
+                    .and_then(|i| i.split('/').next())
+                    .and_then(|i| i.parse::<u8>().ok());
+                if let (Some(id @ 1..=14), Some(AUDIO_LEVEL_URI), Some(m)) =
+                    (id, it.next(), d.media.last_mut())
+                {
+                    m.audio_level_ext = Some(id);
+                }
+            }
             "sendrecv" | "sendonly" | "recvonly" | "inactive" => {
                 if let Some(m) = d.media.last_mut() {
                     m.direction = name.to_owned();
@@ -305,5 +325,21 @@ mod tests {
         assert!(a.contains("a=recvonly"));
         assert!(a.contains("m=application 0 UDP/DTLS/SCTP webrtc-datachannel"));
         assert!(a.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"));
+    }
+
+    #[test]
+    fn reads_the_audio_level_id_the_answer_accepted() {
+        let answer = "v=0\r\na=ice-ufrag:u\r\na=ice-pwd:p\r\na=fingerprint:sha-256 AA\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtpmap:111 opus/48000/2\r\n\
+            a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=extmap:3/sendrecv urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n";
+        assert_eq!(
+            parse(answer).expect("parse").media[0].audio_level_ext,
+            Some(3)
+        );
+        let without = answer.replace("ssrc-audio-level", "toffset");
+        assert_eq!(
+            parse(&without).expect("parse").media[0].audio_level_ext,
+            None
+        );
     }
 }
