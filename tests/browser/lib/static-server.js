@@ -1,7 +1,7 @@
 // A tiny static HTTP server (node:http) for the browser tests.
 //
 // Serves, on 127.0.0.1 and a free port:
-//   /page/...        our own EchoTest page (tests/browser/page)
+//   /page/...        our own pages (tests/browser/page: EchoTest, AudioBridge)
 //   /vendor/...      tests/browser/node_modules (janus-gateway, webrtc-adapter from npm)
 //   /demos-ws/...    Debian's janus-demos, unchanged, except settings.js pointing at the WS URL
 //   /demos-http/...  the same, with settings.js pointing at the HTTP URL
