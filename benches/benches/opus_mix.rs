@@ -99,7 +99,7 @@ impl Room {
                     id: ParticipantId(i as u64),
                     config: ParticipantConfig {
                         ssrc: i as u32,
-                        opus_pt: PT,
+                        pt: PT,
                         audio_level_ext: ext.then_some(LEVEL_EXT),
                         ..ParticipantConfig::default()
                     },

@@ -16,8 +16,8 @@ use media_core::engine::{
 use media_core::mix::task::MEDIA_QUEUE;
 use media_core::mix::udp::RtpEndpoint;
 use media_core::mix::{
-    ForwarderConfig, MixOut, MixerConfig, MixerEvent, MixerHandle, MixerInput, MixerObserver,
-    ParticipantConfig, ParticipantId, UdpOut,
+    AudioCodec, ForwarderConfig, MixOut, MixerConfig, MixerEvent, MixerHandle, MixerInput,
+    MixerObserver, ParticipantConfig, ParticipantId, UdpOut,
 };
 use opus::{Application, Channels, Decoder, Encoder};
 use tokio::sync::mpsc;
@@ -291,11 +291,13 @@ async fn a_file_from_disk_plays_into_the_mix() {
         file_id: "f1".into(),
         path: path.clone(),
         loop_: false,
+        group: 0,
     });
     mixer.control(MixerInput::PlayFile {
         file_id: "missing".into(),
         path: path.with_extension("nope"),
         loop_: false,
+        group: 0,
     });
     let mut done = false;
     let mut failed = false;
@@ -362,6 +364,9 @@ async fn plain_rtp_participants_and_forwarders_over_udp() {
         config: ForwarderConfig {
             ssrc: 0xF00D,
             pt: 100,
+            codec: AudioCodec::Opus,
+            group: 0,
+            always_on: false,
             out: Arc::new(
                 UdpOut::forwarder(forward_to.local_addr().unwrap())
                     .await

@@ -1,6 +1,7 @@
 //! The AudioBridge mixer core on a virtual clock: synthetic participants each send a sine
-//! tone encoded with Opus; every participant's output is decoded and analysed (Goertzel) to
-//! check it holds every other contributor's tone and not its own.
+//! tone encoded with Opus or G.711; every participant's (and forwarder's) output is decoded
+//! and analysed (Goertzel) to check it holds every other contributor's tone and not its own,
+//! and a group forwarder only its group's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use media_core::engine::SendError;
+use media_core::mix::g711::Law;
 use media_core::mix::room::Destination;
 use media_core::mix::{
-    ForwarderConfig, MixCore, MixOut, MixOutput, MixerConfig, MixerEvent, MixerInput,
+    AudioCodec, ForwarderConfig, MixCore, MixOut, MixOutput, MixerConfig, MixerEvent, MixerInput,
     ParticipantConfig, ParticipantId, FRAME,
 };
 use opus::{Application, Channels, Decoder, Encoder};
@@ -86,9 +88,52 @@ impl Sender {
     }
 }
 
+/// A G.711 participant's sending side: a tone at 8 kHz, 160 samples per packet.
+struct G711Sender {
+    law: Law,
+    freq: f64,
+    n: u64,
+    seq: u16,
+    ssrc: u32,
+}
+
+impl G711Sender {
+    fn new(law: Law, freq: f64, ssrc: u32) -> Self {
+        G711Sender {
+            law,
+            freq,
+            n: 0,
+            seq: 100,
+            ssrc,
+        }
+    }
+
+    fn packet(&mut self) -> Bytes {
+        let pcm: Vec<i16> = (0..160)
+            .map(|i| {
+                let t = (self.n + i) as f64 / 8000.0;
+                (5000.0 * (2.0 * std::f64::consts::PI * self.freq * t).sin()) as i16
+            })
+            .collect();
+        let mut b = vec![0x80, self.law.payload_type()];
+        b.extend_from_slice(&self.seq.to_be_bytes());
+        b.extend_from_slice(&(self.n as u32).to_be_bytes());
+        b.extend_from_slice(&self.ssrc.to_be_bytes());
+        let mut codes = [0u8; 160];
+        self.law.encode(&pcm, &mut codes);
+        b.extend_from_slice(&codes);
+        self.n += 160;
+        self.seq = self.seq.wrapping_add(1);
+        Bytes::from(b)
+    }
+}
+
 /// What one participant (or forwarder) received.
 struct Received {
     dec: Decoder,
+    /// G.711 streams are decoded with this law (8 kHz) instead of Opus (48 kHz).
+    law: Option<Law>,
+    rate: usize,
     channels: usize,
     pcm: Vec<i16>,
     packets: u64,
@@ -106,6 +151,8 @@ impl Received {
         };
         Received {
             dec: Decoder::new(48_000, ch).unwrap(),
+            law: None,
+            rate: 48_000,
             channels,
             pcm: Vec::new(),
             packets: 0,
@@ -114,14 +161,23 @@ impl Received {
         }
     }
 
+    fn g711(law: Law) -> Self {
+        Received {
+            law: Some(law),
+            rate: 8000,
+            ..Received::new(1)
+        }
+    }
+
     fn take(&mut self, frame: u64, packet: &[u8], shared: Option<usize>) {
         assert!(packet.len() > 12);
         let seq = u16::from_be_bytes([packet[2], packet[3]]);
         let ts = u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
         let ssrc = u32::from_be_bytes([packet[8], packet[9], packet[10], packet[11]]);
+        let step = if self.law.is_some() { 160 } else { 960 };
         if let Some((s, t, c)) = self.last {
             assert_eq!(seq, s.wrapping_add(1), "sequence continuity");
-            assert_eq!(ts, t.wrapping_add(960), "timestamp cadence");
+            assert_eq!(ts, t.wrapping_add(step), "timestamp cadence");
             assert_eq!(ssrc, c, "one SSRC per stream");
         }
         self.last = Some((seq, ts, ssrc));
@@ -132,10 +188,18 @@ impl Received {
             12
         };
         let payload = &packet[hdr..];
-        let mut out = vec![0i16; 960 * self.channels];
-        let n = self.dec.decode(payload, &mut out, false).unwrap();
-        assert_eq!(n, 960);
-        self.pcm.extend_from_slice(&out);
+        if let Some(law) = self.law {
+            assert_eq!(packet[1] & 0x7f, law.payload_type(), "G.711 payload type");
+            assert_eq!(payload.len(), 160, "20 ms of G.711");
+            let mut out = [0i16; 160];
+            law.decode(payload, &mut out);
+            self.pcm.extend_from_slice(&out);
+        } else {
+            let mut out = vec![0i16; 960 * self.channels];
+            let n = self.dec.decode(payload, &mut out, false).unwrap();
+            assert_eq!(n, 960);
+            self.pcm.extend_from_slice(&out);
+        }
         self.packets += 1;
         self.payloads.push((frame, payload.to_vec(), shared));
     }
@@ -149,8 +213,8 @@ impl Received {
             .step_by(self.channels)
             .map(|&s| f64::from(s))
             .collect();
-        let window = &samples[samples.len() - 48_000..];
-        goertzel(window, freq, 48_000.0)
+        let window = &samples[samples.len() - self.rate..];
+        goertzel(window, freq, self.rate as f64)
     }
 }
 
@@ -214,6 +278,23 @@ impl Room {
             .unwrap();
         self.rx
             .insert(ParticipantId(id), Received::new(self.channels));
+    }
+
+    /// Adds a G.711 participant (PT 0 or 8, as the plugin sets it).
+    fn add_g711(&mut self, id: u64, law: Law, config: ParticipantConfig) {
+        let codec = match law {
+            Law::Mu => AudioCodec::Pcmu,
+            Law::A => AudioCodec::Pcma,
+        };
+        self.add(
+            id,
+            ParticipantConfig {
+                codec,
+                pt: law.payload_type(),
+                ..config
+            },
+        );
+        self.rx.insert(ParticipantId(id), Received::g711(law));
     }
 
     fn input(&mut self, input: MixerInput) {
@@ -403,6 +484,9 @@ fn ten_seconds_are_exactly_500_frames_for_everyone() {
         config: ForwarderConfig {
             ssrc: 555,
             pt: 100,
+            codec: AudioCodec::Opus,
+            group: 0,
+            always_on: false,
             out: Arc::new(NullOut),
         },
     });
@@ -686,7 +770,7 @@ fn a_file_plays_into_everyones_mix_then_reports_done() {
         })
         .collect();
     room.core
-        .play_packets("intro".into(), packets, false)
+        .play_packets("intro".into(), packets, false, 0)
         .unwrap();
     for _ in 0..75 {
         room.step(vec![]);
@@ -799,4 +883,188 @@ fn random_bytes_and_garbage_opus_never_break_the_mix() {
     assert!(s.decode_errors > 0, "garbage reached the decoder: {s:?}");
     assert_eq!(room.rx(1).packets, 500);
     assert_eq!(room.rx(2).packets, 500);
+}
+
+#[test]
+fn g711_participants_hear_everyone_else_at_every_room_rate() {
+    for rate in [8000, 12_000, 16_000, 24_000, 48_000] {
+        let mut room = Room::new(MixerConfig {
+            sampling_rate: rate,
+            ..MixerConfig::default()
+        });
+        // Two Opus talkers, a PCMU talker, a PCMA listener that never sends.
+        room.add(1, ParticipantConfig::default());
+        room.add(2, ParticipantConfig::default());
+        room.add_g711(3, Law::Mu, ParticipantConfig::default());
+        room.add_g711(4, Law::A, ParticipantConfig::default());
+        let mut opus = [(1, Sender::new(400.0, 1)), (2, Sender::new(1000.0, 2))];
+        let mut pcmu = G711Sender::new(Law::Mu, 700.0, 3);
+        for _ in 0..100 {
+            let mut packets: Vec<(u64, Bytes)> = opus
+                .iter_mut()
+                .map(|(id, s)| (*id, s.packet(false)))
+                .collect();
+            packets.push((3, pcmu.packet()));
+            room.step(packets);
+        }
+        assert!(room.core.is_contributor(ParticipantId(3)), "{rate}");
+        assert_hears(&room, 1, &[700.0, 1000.0], &[400.0]);
+        assert_hears(&room, 2, &[400.0, 700.0], &[1000.0]);
+        assert_hears(&room, 3, &[400.0, 1000.0], &[700.0]);
+        assert_hears(&room, 4, &[400.0, 700.0, 1000.0], &[]);
+        assert_eq!(room.rx(3).packets, 100, "{rate}");
+        assert_eq!(room.rx(4).packets, 100, "{rate}");
+        // The PCMU talker has its own mix-minus; the PCMA listener the shared G.711 stream.
+        let (_, _, own) = room.rx(3).payloads.last().unwrap();
+        let (_, _, shared) = room.rx(4).payloads.last().unwrap();
+        assert_eq!((*own, shared.is_some()), (None, true), "{rate}");
+        assert_eq!(room.core.stats().packets_invalid, 0);
+    }
+}
+
+#[test]
+fn silent_g711_listeners_share_one_encoding_per_law() {
+    let mut room = Room::new(MixerConfig::default());
+    room.add(1, ParticipantConfig::default());
+    for id in 10..14 {
+        room.add_g711(id, Law::Mu, ParticipantConfig::default());
+    }
+    room.add_g711(20, Law::A, ParticipantConfig::default());
+    room.add_g711(21, Law::A, ParticipantConfig::default());
+    let mut talker = Sender::new(600.0, 1);
+    for _ in 0..60 {
+        let p = talker.packet(false);
+        room.step(vec![(1, p)]);
+    }
+    let before = room.core.stats().g711_encodes;
+    let p = talker.packet(false);
+    room.step(vec![(1, p)]);
+    // One μ-law and one A-law encode for six listeners.
+    assert_eq!(room.core.stats().g711_encodes - before, 2);
+    let last = |id: u64| room.rx(id).payloads.last().unwrap().clone();
+    let mu = last(10);
+    assert!((11..14).all(|id| last(id).1 == mu.1 && last(id).2 == mu.2));
+    let a = last(20);
+    assert_eq!(last(21).1, a.1);
+    assert_ne!(a.2, mu.2, "one shared stream per law");
+    assert_hears(&room, 12, &[600.0], &[]);
+    assert_hears(&room, 21, &[600.0], &[]);
+    // Each listener its own SSRC and sequence line.
+    let ssrcs: std::collections::HashSet<u32> = [10, 11, 12, 13, 20, 21]
+        .iter()
+        .map(|id| room.rx(*id).last.unwrap().2)
+        .collect();
+    assert_eq!(ssrcs.len(), 6);
+}
+
+#[test]
+fn group_forwarders_carry_only_their_groups_participants() {
+    let mut room = Room::new(MixerConfig::default());
+    let grouped = |group| ParticipantConfig {
+        group,
+        ..ParticipantConfig::default()
+    };
+    room.add(1, grouped(1));
+    room.add(2, grouped(2));
+    room.add(3, grouped(0));
+    room.add_g711(4, Law::A, grouped(1));
+    let forwarder = |codec, group| ForwarderConfig {
+        ssrc: 900 + group as u32,
+        pt: 100,
+        codec,
+        group,
+        always_on: false,
+        out: Arc::new(NullOut),
+    };
+    room.input(MixerInput::AddForwarder {
+        stream_id: 1,
+        config: forwarder(AudioCodec::Opus, 1),
+    });
+    room.input(MixerInput::AddForwarder {
+        stream_id: 2,
+        config: ForwarderConfig {
+            pt: 0,
+            ..forwarder(AudioCodec::Pcmu, 2)
+        },
+    });
+    room.input(MixerInput::AddForwarder {
+        stream_id: 3,
+        config: ForwarderConfig {
+            pt: 8,
+            ..forwarder(AudioCodec::Pcma, 0)
+        },
+    });
+    room.fwd.insert(2, Received::g711(Law::Mu));
+    room.fwd.insert(3, Received::g711(Law::A));
+    // An announcement for group 2.
+    let mut tone = Sender::new(1500.0, 0);
+    let file: Vec<Bytes> = (0..150).map(|_| tone.packet(false).slice(12..)).collect();
+    room.core.play_packets("g2".into(), file, false, 2).unwrap();
+
+    let mut senders = [
+        (1, Sender::new(400.0, 1)),
+        (2, Sender::new(700.0, 2)),
+        (3, Sender::new(1000.0, 3)),
+    ];
+    let mut pcma = G711Sender::new(Law::A, 1300.0, 4);
+    for _ in 0..100 {
+        let mut packets: Vec<(u64, Bytes)> = senders
+            .iter_mut()
+            .map(|(id, s)| (*id, s.packet(false)))
+            .collect();
+        packets.push((4, pcma.packet()));
+        room.step(packets);
+    }
+    let all = [400.0, 700.0, 1000.0, 1300.0, 1500.0];
+    let hears = |stream: u32, tones: &[f64]| {
+        let rx = &room.fwd[&stream];
+        for &f in &all {
+            let a = rx.tone(f, 0);
+            if tones.contains(&f) {
+                assert!(a > 2000.0, "forwarder {stream} should carry {f} Hz: {a:.0}");
+            } else {
+                assert!(
+                    a < 100.0,
+                    "forwarder {stream} should not carry {f} Hz: {a:.0}"
+                );
+            }
+        }
+    };
+    hears(1, &[400.0, 1300.0]);
+    hears(2, &[700.0, 1500.0]);
+    hears(3, &all);
+    for s in [1, 2, 3] {
+        assert_eq!(room.fwd[&s].packets, 100, "forwarder {s}");
+    }
+    // Participants' own mixes ignore groups: the whole room minus themselves.
+    assert_hears(&room, 1, &[700.0, 1000.0, 1300.0, 1500.0], &[400.0]);
+    assert_hears(&room, 4, &[400.0, 700.0, 1000.0, 1500.0], &[1300.0]);
+}
+
+#[test]
+fn forwarders_of_an_empty_room_send_only_when_always_on() {
+    let mut room = Room::new(MixerConfig::default());
+    for (stream_id, always_on) in [(1, false), (2, true)] {
+        room.input(MixerInput::AddForwarder {
+            stream_id,
+            config: ForwarderConfig {
+                always_on,
+                ..ForwarderConfig::opus(700 + stream_id, 100, Arc::new(NullOut))
+            },
+        });
+    }
+    for _ in 0..10 {
+        room.step(vec![]);
+    }
+    assert!(
+        !room.fwd.contains_key(&1),
+        "nobody in the room: nothing sent"
+    );
+    assert_eq!(room.fwd[&2].packets, 10, "always_on sends silence");
+    // Someone joins: both send, and the first's timestamps kept running meanwhile.
+    room.add(1, ParticipantConfig::default());
+    room.step(vec![]);
+    room.step(vec![]);
+    assert_eq!(room.fwd[&1].packets, 2);
+    assert_eq!(room.fwd[&2].packets, 12);
 }

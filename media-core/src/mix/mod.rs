@@ -1,5 +1,5 @@
-//! The AudioBridge mixing engine: one task per room decoding every participant's Opus,
-//! mixing, and sending each participant the mix without its own voice.
+//! The AudioBridge mixing engine: one task per room decoding every participant's Opus or
+//! G.711, mixing, and sending each participant the mix without its own voice.
 //!
 //! Shape (as [`crate::forward`]): the room's state lives in ONE task that owns it (`&mut`,
 //! no lock per packet). Participants' packets reach it through [`MixerHandle::participant_sink`]
@@ -36,11 +36,25 @@
 //! clean at the next packet it decodes. Without the extension every packet is decoded (its
 //! energy is the only activity signal).
 //!
+//! G.711 (PCMU/PCMA, [`g711`]): a G.711 participant's packets are decoded and up-sampled
+//! from 8 kHz to the room's rate ([`resample`], state kept across packets; a lost packet
+//! becomes silence of its length), then mixed like anyone's. What it hears is down-sampled to
+//! 8 kHz and encoded with its law, 160 samples per 20 ms with timestamps advancing by 160
+//! (RFC 3551 §4.5.14): its own mix-minus while it contributes, otherwise one shared encoding
+//! per law, as Opus listeners share one Opus encode. Nothing is allocated per packet: the
+//! resamplers and 8 kHz buffers are created with the participant or stream.
+//!
+//! Groups (Janus `groups`): each contributor and file is also summed into its group's
+//! sub-mix, kept only for the groups a forwarder sends; a group forwarder sends its group's
+//! sub-mix, everyone else the room's (participants' own mixes ignore groups, as in Janus).
+//! Forwarders are shared streams too: one encode per (codec, group) per frame, whatever the
+//! number of forwarders; SRTP forwarders encrypt per forwarder in [`udp::SrtpUdpOut`].
+//!
 //! Clock: frames are due at `start + k × 20 ms` (virtual in the core), so the cadence never
 //! drifts; a late task catches up frame by frame, and more than [`MAX_CATCH_UP`] behind skips
-//! ahead (counted). Outgoing RTP timestamps always advance by 960 (Opus RTP clock is 48 kHz,
-//! RFC 7587 §4.1) whatever the room's sampling rate; the decoders and encoders run at the
-//! room's rate.
+//! ahead (counted). Outgoing Opus RTP timestamps always advance by 960 (Opus RTP clock is
+//! 48 kHz, RFC 7587 §4.1) whatever the room's sampling rate, G.711 ones by 160; the decoders
+//! and encoders run at the room's rate.
 //!
 //! Opus: the `opus` 0.3 crate over `audiopus_sys` 0.2, whose build script finds Debian's
 //! `libopus-dev` through `pkg-config` and links it dynamically (it only builds its bundled copy
@@ -77,8 +91,10 @@ use bytes::Bytes;
 
 use crate::engine::{Peer, SendError};
 
+pub mod g711;
 pub mod jitter;
 pub mod ogg;
+pub mod resample;
 pub mod room;
 pub mod task;
 pub mod udp;
@@ -86,12 +102,47 @@ pub mod wav;
 
 pub use room::{MixCore, MixOutput};
 pub use task::{MixerHandle, MixerStats};
-pub use udp::UdpOut;
+pub use udp::{SrtpUdpOut, UdpOut};
 
 /// The mixing period. Every participant gets exactly one packet per period.
 pub const FRAME: Duration = Duration::from_millis(20);
 /// RTP timestamp increment per frame (Opus RTP clock is always 48 kHz).
 pub const RTP_TS_PER_FRAME: u32 = 960;
+/// RTP timestamp increment per frame of G.711 (8 kHz clock, RFC 3551 §4.5.14): 160 samples.
+pub const G711_TS_PER_FRAME: u32 = 160;
+/// Forwarding groups per room the mixer keeps separate sub-mixes for (Janus allows 5;
+/// a participant or forwarder with a higher group counts as the whole room's).
+pub const MAX_GROUPS: usize = 16;
+
+/// The audio codec of a participant or forwarder (Janus `codec`: `opus`, `pcmu`, `pcma`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum AudioCodec {
+    #[default]
+    Opus,
+    /// G.711 μ-law, 8 kHz mono.
+    Pcmu,
+    /// G.711 A-law, 8 kHz mono.
+    Pcma,
+}
+
+impl AudioCodec {
+    /// The G.711 law, `None` for Opus.
+    pub fn law(self) -> Option<g711::Law> {
+        match self {
+            AudioCodec::Opus => None,
+            AudioCodec::Pcmu => Some(g711::Law::Mu),
+            AudioCodec::Pcma => Some(g711::Law::A),
+        }
+    }
+
+    /// RTP timestamp units per 20 ms frame.
+    pub fn ts_per_frame(self) -> u32 {
+        match self {
+            AudioCodec::Opus => RTP_TS_PER_FRAME,
+            AudioCodec::Pcmu | AudioCodec::Pcma => G711_TS_PER_FRAME,
+        }
+    }
+}
 /// Frames a contributor stays one after its last active frame (1 s).
 pub const CONTRIBUTOR_HANGOVER_FRAMES: u32 = 50;
 /// A task further behind than this skips frames instead of bursting them out.
@@ -149,8 +200,15 @@ pub struct ParticipantConfig {
     pub volume: u32,
     /// Stereo position 0 (left) ..= 100 (right), 50 = centre; used with `spatial_audio`.
     pub spatial_position: u8,
-    /// Opus payload type, received and sent (the negotiated one, or the plain-RTP `pt`).
-    pub opus_pt: u8,
+    /// What it sends and receives. G.711 is decoded and up-sampled to the room's rate, and
+    /// its mix down-sampled to 8 kHz and encoded (see [`resample`]).
+    pub codec: AudioCodec,
+    /// Payload type, received and sent (the negotiated one, the plain-RTP `pt`, 0/8 for
+    /// G.711).
+    pub pt: u8,
+    /// Forwarding group (1-based; 0 = none). Only selects which group forwarders carry this
+    /// participant's voice; everyone's own mix is the whole room's, as in Janus.
+    pub group: usize,
     /// SSRC of the mix we send to this participant (announced in our SDP).
     pub ssrc: u32,
     /// RFC 6464 audio-level extension id in the participant's packets.
@@ -176,7 +234,9 @@ impl Default for ParticipantConfig {
             muted: false,
             volume: 100,
             spatial_position: 50,
-            opus_pt: 111,
+            codec: AudioCodec::Opus,
+            pt: 111,
+            group: 0,
             ssrc: 0,
             audio_level_ext: None,
             mid_ext: None,
@@ -203,12 +263,33 @@ impl MixOut for Peer {
     }
 }
 
-/// An RTP forwarder of the full mix (Janus `rtp_forward`): Opus only.
+/// An RTP forwarder of the full mix or of one group's (Janus `rtp_forward`). SRTP, when
+/// wanted, is done by `out` ([`SrtpUdpOut`]).
 #[derive(Clone)]
 pub struct ForwarderConfig {
     pub ssrc: u32,
     pub pt: u8,
+    pub codec: AudioCodec,
+    /// 0 = the whole room; `g` = only the participants (and files) of group `g`.
+    pub group: usize,
+    /// Janus `always_on`: send (silence) even while the room has nobody and plays nothing;
+    /// otherwise such frames are not sent (the timestamp keeps running).
+    pub always_on: bool,
     pub out: Arc<dyn MixOut>,
+}
+
+impl ForwarderConfig {
+    /// An Opus forwarder of the whole room's mix.
+    pub fn opus(ssrc: u32, pt: u8, out: Arc<dyn MixOut>) -> Self {
+        ForwarderConfig {
+            ssrc,
+            pt,
+            codec: AudioCodec::Opus,
+            group: 0,
+            always_on: false,
+            out,
+        }
+    }
 }
 
 impl std::fmt::Debug for ForwarderConfig {
@@ -216,6 +297,8 @@ impl std::fmt::Debug for ForwarderConfig {
         f.debug_struct("ForwarderConfig")
             .field("ssrc", &self.ssrc)
             .field("pt", &self.pt)
+            .field("codec", &self.codec)
+            .field("group", &self.group)
             .finish_non_exhaustive()
     }
 }
@@ -242,11 +325,13 @@ pub enum MixerInput {
     ResetDecoder {
         id: ParticipantId,
     },
-    /// Plays an Ogg Opus file into the mix (Janus `play_file`); `loop_` repeats it.
+    /// Plays an Ogg Opus file into the mix (Janus `play_file`); `loop_` repeats it. With a
+    /// `group` (1-based, 0 = none) it counts as that group's for group forwarders.
     PlayFile {
         file_id: String,
         path: PathBuf,
         loop_: bool,
+        group: usize,
     },
     StopFile {
         file_id: String,
@@ -287,7 +372,12 @@ impl std::fmt::Debug for MixerInput {
                 file_id,
                 path,
                 loop_,
-            } => write!(f, "PlayFile({file_id}, {}, loop={loop_})", path.display()),
+                group,
+            } => write!(
+                f,
+                "PlayFile({file_id}, {}, loop={loop_}, group={group})",
+                path.display()
+            ),
             MixerInput::StopFile { file_id } => write!(f, "StopFile({file_id})"),
             MixerInput::AddForwarder { stream_id, config } => {
                 write!(f, "AddForwarder({stream_id}, {config:?})")

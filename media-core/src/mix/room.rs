@@ -2,13 +2,15 @@
 //!
 //! A frame ([`MixCore::handle_timeout`], once per 20 ms of the core's clock):
 //! 1. every participant yields one frame of PCM: jitter buffer → Opus decode (FEC from the
-//!    next packet on a loss when it is buffered, PLC otherwise) into a small PCM FIFO, so
-//!    10/40/60 ms packets work too; its energy decides activity and, without the audio-level
-//!    extension, feeds talking detection;
+//!    next packet on a loss when it is buffered, PLC otherwise) or G.711 decode + up-sampling
+//!    (silence for a loss) into a small PCM FIFO, so 10/40/60 ms packets work too; its
+//!    energy decides activity and, without the audio-level extension, feeds talking
+//!    detection;
 //! 2. contributors (unmuted, active within the hangover) are summed in `i32`, panned when the
 //!    room is spatial;
-//! 3. one encode per distinct mix: each contributor's mix-minus with its own encoder, the full
-//!    mix once per shared stream in use (listeners, forwarders);
+//! 3. one encode per distinct mix: each contributor's mix-minus with its own encoder (Opus, or
+//!    G.711 after down-sampling to 8 kHz), the full mix (or a group's sub-mix) once per shared
+//!    stream in use (listeners and forwarders, per codec and settings);
 //! 4. outputs are produced lazily by [`MixCore::poll_output`], one participant or forwarder
 //!    per call, each a header written over the right payload in one scratch buffer.
 //!
@@ -22,10 +24,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use opus::{Application, Bandwidth, Bitrate, Channels, Decoder, Encoder};
 
+use super::g711::Law;
 use super::jitter::{JitterBuffer, Playout, Rejected};
+use super::resample::Resampler;
 use super::{
-    ForwarderConfig, MixOut, MixerConfig, MixerEvent, MixerInput, ParticipantConfig, ParticipantId,
-    CONTRIBUTOR_HANGOVER_FRAMES, FRAME, MAX_CATCH_UP, RTP_TS_PER_FRAME,
+    AudioCodec, ForwarderConfig, MixOut, MixerConfig, MixerEvent, MixerInput, ParticipantConfig,
+    ParticipantId, CONTRIBUTOR_HANGOVER_FRAMES, FRAME, MAX_CATCH_UP, MAX_GROUPS,
 };
 use crate::rtp::{self, RtpView};
 
@@ -34,6 +38,11 @@ const MAX_OPUS_PAYLOAD: usize = 1275;
 const MAX_HEADER: usize = 12 + 4 + 20;
 /// PCM a participant may hold beyond the current frame: one 120 ms Opus packet at 48 kHz.
 const MAX_PACKET_SAMPLES: usize = 5760;
+/// G.711 samples (8 kHz) decoded from one packet: 120 ms, as the longest Opus packet; the
+/// rest of a longer packet is dropped.
+const MAX_G711_IN: usize = 960;
+/// Forwarders per room (each costs one send per frame; their encodes are shared).
+pub const MAX_FORWARDERS: usize = 64;
 /// Shared streams unused for this many frames give their encoder back to the pool.
 const SHARED_IDLE_FRAMES: u32 = 50;
 /// Opus encoder complexity (0..=10). Janus's AudioBridge uses 4: at 16 kHz a SILK encode
@@ -69,6 +78,8 @@ pub struct CoreStats {
     pub frames_skipped: u64,
     /// Opus encodes (one per distinct mix per frame).
     pub encodes: u64,
+    /// G.711 encodes (one per distinct mix and law per frame).
+    pub g711_encodes: u64,
     /// Encoders in use now (own + shared), and created since the start.
     pub encoders_live: u64,
     pub encoders_created: u64,
@@ -139,10 +150,12 @@ struct OutStream {
     seq: u16,
     ts: u32,
     first: bool,
+    /// Timestamp units per frame: 960 (Opus, 48 kHz clock) or 160 (G.711, 8 kHz).
+    ts_step: u32,
 }
 
 impl OutStream {
-    fn new(pt: u8, ssrc: u32, mid: Option<(u8, &str)>) -> Self {
+    fn new(pt: u8, ssrc: u32, mid: Option<(u8, &str)>, codec: AudioCodec) -> Self {
         let mut template = Vec::with_capacity(MAX_HEADER);
         template.extend_from_slice(&[0x80, pt & 0x7f, 0, 0, 0, 0, 0, 0]);
         template.extend_from_slice(&ssrc.to_be_bytes());
@@ -164,6 +177,7 @@ impl OutStream {
             seq: rand::random(),
             ts: rand::random(),
             first: true,
+            ts_step: codec.ts_per_frame(),
         }
     }
 
@@ -179,7 +193,7 @@ impl OutStream {
         buf[4..8].copy_from_slice(&self.ts.to_be_bytes());
         buf.extend_from_slice(payload);
         self.seq = self.seq.wrapping_add(1);
-        self.ts = self.ts.wrapping_add(RTP_TS_PER_FRAME);
+        self.ts = self.ts.wrapping_add(self.ts_step);
     }
 
     /// Keeps the timestamp line running over frames not sent (RFC 3550 §5.1: time, not
@@ -189,7 +203,7 @@ impl OutStream {
     }
 
     fn skip_frames(&mut self, frames: u32) {
-        self.ts = self.ts.wrapping_add(RTP_TS_PER_FRAME.wrapping_mul(frames));
+        self.ts = self.ts.wrapping_add(self.ts_step.wrapping_mul(frames));
     }
 }
 
@@ -207,7 +221,7 @@ struct Participant {
     stream: OutStream,
     params: EncoderParams,
     jitter: JitterBuffer,
-    decoder: Decoder,
+    decoder: Decode,
     in_ssrc: Option<u32>,
     /// Decoded samples not yet mixed (mono, room rate).
     pcm: Vec<i16>,
@@ -220,7 +234,8 @@ struct Participant {
     contributor: bool,
     /// Packets were skipped: the decoder restarts at the next one it decodes.
     decoder_stale: bool,
-    encoder: Option<Encoder>,
+    /// Encodes its mix-minus while it contributes.
+    own: OwnEncoder,
     payload: Vec<u8>,
     payload_len: usize,
     /// Shared stream this participant listens to when it is not a contributor.
@@ -228,9 +243,26 @@ struct Participant {
     talk: Talk,
 }
 
+/// What a shared stream encodes: Opus with given settings, or G.711.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamKind {
+    Opus(EncoderParams),
+    G711(Law),
+}
+
+/// A shared stream is one encoding of one mix: the room's (group 0) or a group's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StreamKey {
+    kind: StreamKind,
+    group: usize,
+}
+
 struct SharedStream {
-    params: EncoderParams,
+    key: StreamKey,
+    /// Opus streams: taken from the pool while in use.
     encoder: Option<Encoder>,
+    /// G.711 streams: the down-sampler state, kept for the stream's life.
+    g711: Option<G711Out>,
     payload: Vec<u8>,
     payload_len: usize,
     /// Needed in this frame; frames since last needed.
@@ -244,6 +276,8 @@ struct FilePlayer {
     packets: Vec<Bytes>,
     pos: usize,
     loop_: bool,
+    /// Forwarding group (0 = none).
+    group: usize,
     decoder: Decoder,
     pcm: Vec<i16>,
     pcm_len: usize,
@@ -256,6 +290,134 @@ struct Forwarder {
     stream_id: u32,
     out: Arc<dyn MixOut>,
     stream: OutStream,
+    /// The shared stream it sends.
+    shared: usize,
+    group: usize,
+    always_on: bool,
+}
+
+/// How a participant's own mix-minus is encoded while it contributes.
+enum OwnEncoder {
+    /// Taken from the pool when it becomes a contributor, returned when it stops.
+    Opus(Option<Encoder>),
+    /// Kept for the participant's life (a resampler and two small buffers); `on` while it
+    /// contributes (its history is reset when it starts again).
+    G711 { out: G711Out, on: bool },
+}
+
+/// A participant's decoder: Opus at the room's rate, or G.711 up-sampled to it.
+enum Decode {
+    Opus(Decoder),
+    G711(G711In),
+}
+
+/// A G.711 participant's receive side: codes → 8 kHz PCM → the room's rate.
+struct G711In {
+    law: Law,
+    up: Resampler,
+    /// One packet's 8 kHz samples.
+    pcm8: Vec<i16>,
+    /// Samples in its last packet: how much silence a lost packet is concealed with.
+    last: usize,
+}
+
+impl Decode {
+    fn new(codec: AudioCodec, rate: u32) -> Result<Self, MixError> {
+        Ok(match codec.law() {
+            None => Decode::Opus(Decoder::new(rate, Channels::Mono)?),
+            Some(law) => Decode::G711(G711In {
+                law,
+                up: Resampler::new(8000, rate),
+                pcm8: vec![0; MAX_G711_IN],
+                last: (super::G711_TS_PER_FRAME) as usize,
+            }),
+        })
+    }
+
+    /// Decodes one packet into `dst`; `None` on a broken packet.
+    fn packet(&mut self, payload: &[u8], dst: &mut [i16]) -> Option<usize> {
+        match self {
+            Decode::Opus(d) => d.decode(payload, dst, false).ok(),
+            Decode::G711(g) => {
+                let k = payload
+                    .len()
+                    .min(MAX_G711_IN)
+                    .min(g.up.max_input(dst.len()));
+                let k = g.law.decode(&payload[..k], &mut g.pcm8[..k]);
+                g.last = k;
+                Some(g.up.process(&g.pcm8[..k], dst))
+            }
+        }
+    }
+
+    /// Recovers a lost packet from the next one's in-band FEC (Opus only).
+    fn fec(&mut self, next: &[u8], dst: &mut [i16]) -> Option<usize> {
+        match self {
+            Decode::Opus(d) => d.decode(next, dst, true).ok(),
+            Decode::G711(_) => None,
+        }
+    }
+
+    /// Conceals a lost packet: Opus PLC of one `frame`, silence of the last packet's length for
+    /// G.711 (through the resampler, so its history decays smoothly).
+    fn conceal(&mut self, dst: &mut [i16], frame: usize) -> usize {
+        match self {
+            Decode::Opus(d) => {
+                let frame = frame.min(dst.len());
+                d.decode(&[], &mut dst[..frame], false).unwrap_or(0)
+            }
+            Decode::G711(g) => {
+                let k = g.last.min(g.up.max_input(dst.len()));
+                g.pcm8[..k].iter_mut().for_each(|s| *s = 0);
+                g.up.process(&g.pcm8[..k], dst)
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        match self {
+            Decode::Opus(d) => {
+                let _ = d.reset_state();
+            }
+            Decode::G711(g) => g.up.reset(),
+        }
+    }
+}
+
+/// G.711 encoding of a mix: mono down-mix (spatial rooms), down-sampling to 8 kHz,
+/// companding into 160 bytes per frame.
+struct G711Out {
+    law: Law,
+    down: Resampler,
+    mono: Vec<i16>,
+    pcm8: Vec<i16>,
+}
+
+impl G711Out {
+    fn new(law: Law, rate: u32, frame_samples: usize) -> Self {
+        let down = Resampler::new(rate, 8000);
+        let max = down.max_output(frame_samples);
+        G711Out {
+            law,
+            down,
+            mono: vec![0; frame_samples],
+            pcm8: vec![0; max],
+        }
+    }
+
+    /// Encodes one frame of `pcm` (room rate, `ch` interleaved channels) into `out`.
+    fn encode(&mut self, pcm: &[i16], ch: usize, out: &mut [u8]) -> usize {
+        let mono: &[i16] = if ch == 2 {
+            for (m, s) in self.mono.iter_mut().zip(pcm.chunks_exact(2)) {
+                *m = ((i32::from(s[0]) + i32::from(s[1])) / 2) as i16;
+            }
+            &self.mono
+        } else {
+            pcm
+        };
+        let k = self.down.process(mono, &mut self.pcm8);
+        self.law.encode(&self.pcm8[..k], out)
+    }
 }
 
 /// An output chosen by [`MixCore::next_target`]: participant index and shared stream
@@ -292,6 +454,10 @@ pub struct MixCore {
     room_muted: bool,
     /// The full mix of this frame (interleaved when stereo).
     mix: Vec<i32>,
+    /// Group `g`'s sub-mix at `g - 1`, for the groups forwarders ask for (`1..=groups_used`;
+    /// buffers grow on the control path only).
+    group_mix: Vec<Vec<i32>>,
+    groups_used: usize,
     /// Saturated PCM handed to an encoder.
     pcm_out: Vec<i16>,
     scratch: Vec<u8>,
@@ -315,6 +481,8 @@ pub enum MixError {
     Full,
     #[error("too many files playing")]
     TooManyFiles,
+    #[error("too many forwarders")]
+    TooManyForwarders,
     #[error("opus: {0}")]
     Opus(String),
 }
@@ -376,6 +544,8 @@ impl MixCore {
             pool: Vec::new(),
             room_muted: false,
             mix: vec![0; frame_samples * channels],
+            group_mix: Vec::new(),
+            groups_used: 0,
             pcm_out: vec![0; frame_samples * channels],
             scratch: Vec::with_capacity(MAX_HEADER + MAX_OPUS_PAYLOAD),
             cursor: Cursor::Idle,
@@ -435,7 +605,7 @@ impl MixCore {
         self.abandon_outputs();
         match input {
             MixerInput::AddParticipant { id, config, out } => self.add(id, config, out)?,
-            MixerInput::UpdateParticipant { id, config } => self.update(id, config),
+            MixerInput::UpdateParticipant { id, config } => self.update(id, config)?,
             MixerInput::RemoveParticipant { id } => self.remove(id),
             MixerInput::MuteRoom(m) => self.room_muted = m,
             MixerInput::ResetDecoder { id } => {
@@ -443,27 +613,32 @@ impl MixCore {
                     let p = &mut self.participants[i];
                     p.jitter.reset();
                     p.pcm_len = 0;
-                    let _ = p.decoder.reset_state();
+                    p.decoder.reset();
                 }
             }
             // IO: done by the task.
             MixerInput::PlayFile { .. } | MixerInput::Record { .. } => {}
             MixerInput::StopFile { file_id } => self.files.retain(|f| f.id != file_id),
-            MixerInput::AddForwarder { stream_id, config } => self.add_forwarder(stream_id, config),
+            MixerInput::AddForwarder { stream_id, config } => {
+                self.add_forwarder(stream_id, config)?
+            }
             MixerInput::RemoveForwarder { stream_id } => {
-                self.forwarders.retain(|f| f.stream_id != stream_id)
+                self.forwarders.retain(|f| f.stream_id != stream_id);
+                self.update_groups_used();
             }
         }
         Ok(())
     }
 
     /// Starts playing Opus `packets` (one frame each, as read from an Ogg file) into the
-    /// mix; a file with the same id is replaced. [`MixerEvent::FileDone`] when it ends.
+    /// mix, as a member of `group` (0 = none) for group forwarders; a file with the same id
+    /// is replaced. [`MixerEvent::FileDone`] when it ends.
     pub fn play_packets(
         &mut self,
         file_id: String,
         packets: Vec<Bytes>,
         loop_: bool,
+        group: usize,
     ) -> Result<(), MixError> {
         self.files.retain(|f| f.id != file_id);
         if self.files.len() >= MAX_FILES {
@@ -474,6 +649,7 @@ impl MixCore {
             packets,
             pos: 0,
             loop_,
+            group: valid_group(group),
             decoder: Decoder::new(self.rate, Channels::Mono)?,
             pcm: vec![0; MAX_PACKET_SAMPLES + self.frame_samples],
             pcm_len: 0,
@@ -500,20 +676,43 @@ impl MixCore {
         }
     }
 
-    fn shared_for(&mut self, params: EncoderParams) -> usize {
-        if let Some(k) = self.shared.iter().position(|s| s.params == params) {
+    /// What a participant (or forwarder, with the room's Opus settings) is sent when it
+    /// does not get its own mix-minus.
+    fn kind_of(&self, codec: AudioCodec, params: EncoderParams) -> StreamKind {
+        match codec.law() {
+            Some(law) => StreamKind::G711(law),
+            None => StreamKind::Opus(params),
+        }
+    }
+
+    fn shared_for(&mut self, key: StreamKey) -> usize {
+        if let Some(k) = self.shared.iter().position(|s| s.key == key) {
             return k;
         }
-        // Bounded: beyond this, listeners with unusual settings hear the room's stream.
-        if self.shared.len() >= MAX_SHARED_STREAMS {
+        // Bounded: beyond this many Opus settings, listeners with unusual settings hear the
+        // room's stream. (G.711 and group streams are bounded by 2 laws × groups.)
+        if let StreamKind::Opus(params) = key.kind {
+            let opus = self
+                .shared
+                .iter()
+                .filter(|s| matches!(s.key.kind, StreamKind::Opus(_)))
+                .count();
             let room = self.room_params();
-            if params != room {
-                return self.shared_for(room);
+            if opus >= MAX_SHARED_STREAMS && params != room {
+                return self.shared_for(StreamKey {
+                    kind: StreamKind::Opus(room),
+                    ..key
+                });
             }
         }
+        let g711 = match key.kind {
+            StreamKind::G711(law) => Some(G711Out::new(law, self.rate, self.frame_samples)),
+            StreamKind::Opus(_) => None,
+        };
         self.shared.push(SharedStream {
-            params,
+            key,
             encoder: None,
+            g711,
             payload: vec![0; MAX_OPUS_PAYLOAD],
             payload_len: 0,
             used: false,
@@ -535,17 +734,21 @@ impl MixCore {
             return Err(MixError::Full);
         }
         let params = self.params_of(&config);
-        let shared = self.shared_for(params);
+        let shared = self.shared_for(StreamKey {
+            kind: self.kind_of(config.codec, params),
+            group: 0,
+        });
         let p = Participant {
             id,
             stream: OutStream::new(
-                config.opus_pt,
+                config.pt,
                 config.ssrc,
                 config.mid_ext.zip(config.mid.as_deref()),
+                config.codec,
             ),
             params,
             jitter: JitterBuffer::new(config.prebuffer),
-            decoder: Decoder::new(self.rate, Channels::Mono)?,
+            decoder: Decode::new(config.codec, self.rate)?,
             in_ssrc: None,
             pcm: vec![0; MAX_PACKET_SAMPLES + self.frame_samples],
             pcm_len: 0,
@@ -554,7 +757,7 @@ impl MixCore {
             hangover: 0,
             contributor: false,
             decoder_stale: false,
-            encoder: None,
+            own: self.own_encoder(config.codec),
             payload: vec![0; MAX_OPUS_PAYLOAD],
             payload_len: 0,
             shared,
@@ -567,26 +770,53 @@ impl MixCore {
         Ok(())
     }
 
-    fn update(&mut self, id: ParticipantId, config: ParticipantConfig) {
+    fn own_encoder(&self, codec: AudioCodec) -> OwnEncoder {
+        match codec.law() {
+            None => OwnEncoder::Opus(None),
+            Some(law) => OwnEncoder::G711 {
+                out: G711Out::new(law, self.rate, self.frame_samples),
+                on: false,
+            },
+        }
+    }
+
+    fn update(&mut self, id: ParticipantId, config: ParticipantConfig) -> Result<(), MixError> {
         let Some(&i) = self.index.get(&id) else {
-            return;
+            return Ok(());
         };
         let params = self.params_of(&config);
-        let shared = self.shared_for(params);
+        let shared = self.shared_for(StreamKey {
+            kind: self.kind_of(config.codec, params),
+            group: 0,
+        });
+        if self.participants[i].config.codec != config.codec {
+            // A codec change (not something Janus clients do) restarts both directions.
+            let decoder = Decode::new(config.codec, self.rate)?;
+            let own = self.own_encoder(config.codec);
+            let p = &mut self.participants[i];
+            p.decoder = decoder;
+            p.jitter.reset();
+            p.pcm_len = 0;
+            if let OwnEncoder::Opus(Some(e)) = std::mem::replace(&mut p.own, own) {
+                self.release(e);
+            }
+        }
         let p = &mut self.participants[i];
         let old = &p.config;
-        if old.opus_pt != config.opus_pt
+        if old.pt != config.pt
+            || old.codec != config.codec
             || old.ssrc != config.ssrc
             || old.mid_ext != config.mid_ext
             || old.mid != config.mid
         {
             let mut s = OutStream::new(
-                config.opus_pt,
+                config.pt,
                 config.ssrc,
                 config.mid_ext.zip(config.mid.as_deref()),
+                config.codec,
             );
-            // Same SSRC: the sequence and timestamp lines go on.
-            if old.ssrc == config.ssrc {
+            // Same SSRC and clock: the sequence and timestamp lines go on.
+            if old.ssrc == config.ssrc && old.codec.ts_per_frame() == config.codec.ts_per_frame() {
                 s.seq = p.stream.seq;
                 s.ts = p.stream.ts;
                 s.first = p.stream.first;
@@ -596,7 +826,7 @@ impl MixCore {
         p.jitter.set_prebuffer(config.prebuffer);
         if p.params != params {
             p.params = params;
-            if let Some(e) = p.encoder.as_mut() {
+            if let OwnEncoder::Opus(Some(e)) = &mut p.own {
                 configure(e, params);
             }
         }
@@ -608,6 +838,7 @@ impl MixCore {
             };
         }
         p.config = config;
+        Ok(())
     }
 
     fn remove(&mut self, id: ParticipantId) {
@@ -618,18 +849,38 @@ impl MixCore {
         if let Some(moved) = self.participants.get(i) {
             self.index.insert(moved.id, i);
         }
-        if let Some(e) = p.encoder.take() {
+        if let OwnEncoder::Opus(Some(e)) = std::mem::replace(&mut p.own, OwnEncoder::Opus(None)) {
             self.release(e);
         }
     }
 
-    fn add_forwarder(&mut self, stream_id: u32, config: ForwarderConfig) {
+    fn add_forwarder(&mut self, stream_id: u32, config: ForwarderConfig) -> Result<(), MixError> {
         self.forwarders.retain(|f| f.stream_id != stream_id);
+        if self.forwarders.len() >= MAX_FORWARDERS {
+            return Err(MixError::TooManyForwarders);
+        }
+        let group = valid_group(config.group);
+        let kind = self.kind_of(config.codec, self.room_params());
+        let shared = self.shared_for(StreamKey { kind, group });
         self.forwarders.push(Forwarder {
             stream_id,
-            stream: OutStream::new(config.pt, config.ssrc, None),
+            stream: OutStream::new(config.pt, config.ssrc, None, config.codec),
             out: config.out,
+            shared,
+            group,
+            always_on: config.always_on,
         });
+        self.update_groups_used();
+        Ok(())
+    }
+
+    /// Sub-mixes are kept only for groups a forwarder sends.
+    fn update_groups_used(&mut self) {
+        self.groups_used = self.forwarders.iter().map(|f| f.group).max().unwrap_or(0);
+        let len = self.mix.len();
+        while self.group_mix.len() < self.groups_used {
+            self.group_mix.push(vec![0; len]);
+        }
     }
 
     fn take_encoder(&mut self, params: EncoderParams) -> Result<Encoder, MixError> {
@@ -673,7 +924,7 @@ impl MixCore {
             return;
         };
         let range = view.payload_range();
-        if view.payload_type() != p.config.opus_pt || range.is_empty() {
+        if view.payload_type() != p.config.pt || range.is_empty() {
             self.stats.packets_invalid += 1;
             return;
         }
@@ -762,6 +1013,10 @@ impl MixCore {
         let n = self.frame_samples;
         let ch = self.channels;
         self.mix.iter_mut().for_each(|s| *s = 0);
+        let groups = self.groups_used;
+        for g in &mut self.group_mix[..groups] {
+            g.iter_mut().for_each(|s| *s = 0);
+        }
         let mut contributors = 0u64;
         let room_muted = self.room_muted;
         let hangover = CONTRIBUTOR_HANGOVER_FRAMES;
@@ -823,34 +1078,26 @@ impl MixCore {
                 continue;
             }
             apply_volume(&mut p.frame[..n], p.config.volume);
-            if ch == 1 {
-                for (m, &s) in self.mix.iter_mut().zip(&p.frame[..n]) {
-                    *m += i32::from(s);
-                }
-            } else {
-                let (l, r) = pan(p.config.spatial_position);
-                for (m, &s) in self.mix.chunks_exact_mut(2).zip(&p.frame[..n]) {
-                    m[0] += i32::from(s) * l / 100;
-                    m[1] += i32::from(s) * r / 100;
-                }
+            let position = p.config.spatial_position;
+            add_into(&mut self.mix, &p.frame[..n], ch, position);
+            // Janus: group forwarders carry their group's sub-mix; the room's mix (what
+            // participants hear) is the sum of all.
+            let g = p.config.group;
+            if (1..=groups).contains(&g) {
+                add_into(&mut self.group_mix[g - 1], &p.frame[..n], ch, position);
             }
         }
         // Files: mixed centred, heard by everyone.
         let mut i = 0;
         while i < self.files.len() {
             let f = &mut self.files[i];
+            let group = f.group;
             let (frame, done) = file_frame(f, n, &mut self.stats);
             if let Some(frame) = frame {
                 contributors += 1;
-                if ch == 1 {
-                    for (m, &s) in self.mix.iter_mut().zip(frame) {
-                        *m += i32::from(s);
-                    }
-                } else {
-                    for (m, &s) in self.mix.chunks_exact_mut(2).zip(frame) {
-                        m[0] += i32::from(s);
-                        m[1] += i32::from(s);
-                    }
+                add_into(&mut self.mix, frame, ch, 50);
+                if (1..=groups).contains(&group) {
+                    add_into(&mut self.group_mix[group - 1], frame, ch, 50);
                 }
                 f.pcm.copy_within(n..f.pcm_len, 0);
                 f.pcm_len -= n;
@@ -867,17 +1114,28 @@ impl MixCore {
 
         // 3a: own encoders follow contributor status.
         for i in 0..self.participants.len() {
-            let (contrib, has_enc, params) = {
-                let p = &self.participants[i];
-                (p.contributor, p.encoder.is_some(), p.params)
+            let p = &mut self.participants[i];
+            let contrib = p.contributor;
+            let has_enc = match &mut p.own {
+                OwnEncoder::G711 { out, on } => {
+                    if contrib && !*on {
+                        out.down.reset();
+                    }
+                    *on = contrib;
+                    continue;
+                }
+                OwnEncoder::Opus(e) => e.is_some(),
             };
+            let params = p.params;
             if contrib && !has_enc {
                 match self.take_encoder(params) {
-                    Ok(e) => self.participants[i].encoder = Some(e),
+                    Ok(e) => self.participants[i].own = OwnEncoder::Opus(Some(e)),
                     Err(_) => self.stats.encode_errors += 1,
                 }
             } else if !contrib && has_enc {
-                if let Some(e) = self.participants[i].encoder.take() {
+                if let OwnEncoder::Opus(Some(e)) =
+                    std::mem::replace(&mut self.participants[i].own, OwnEncoder::Opus(None))
+                {
                     self.release(e);
                 }
             }
@@ -886,39 +1144,34 @@ impl MixCore {
         // 3b: mix-minus per contributor.
         for p in &mut self.participants {
             p.payload_len = 0;
-            let Some(enc) = p.encoder.as_mut() else {
-                continue;
+            let encoding = match &p.own {
+                OwnEncoder::Opus(e) => e.is_some(),
+                OwnEncoder::G711 { on, .. } => *on,
             };
-            let out = &mut self.pcm_out;
-            match (ch, p.has_frame) {
-                (1, true) => {
-                    for ((o, &m), &s) in out.iter_mut().zip(&self.mix).zip(&p.frame[..n]) {
-                        *o = sat(m - i32::from(s));
-                    }
-                }
-                (_, true) => {
-                    let (l, r) = pan(p.config.spatial_position);
-                    for ((o, m), &s) in out
-                        .chunks_exact_mut(2)
-                        .zip(self.mix.chunks_exact(2))
-                        .zip(&p.frame[..n])
-                    {
-                        o[0] = sat(m[0] - i32::from(s) * l / 100);
-                        o[1] = sat(m[1] - i32::from(s) * r / 100);
-                    }
-                }
-                (_, false) => {
-                    for (o, &m) in out.iter_mut().zip(&self.mix) {
-                        *o = sat(m);
-                    }
-                }
+            if !encoding {
+                continue;
             }
-            match enc.encode(out, &mut p.payload) {
-                Ok(len) => {
-                    p.payload_len = len;
-                    self.stats.encodes += 1;
+            let frame = p.has_frame.then(|| &p.frame[..n]);
+            mix_minus(
+                &mut self.pcm_out,
+                &self.mix,
+                frame,
+                ch,
+                p.config.spatial_position,
+            );
+            match &mut p.own {
+                OwnEncoder::Opus(Some(enc)) => match enc.encode(&self.pcm_out, &mut p.payload) {
+                    Ok(len) => {
+                        p.payload_len = len;
+                        self.stats.encodes += 1;
+                    }
+                    Err(_) => self.stats.encode_errors += 1,
+                },
+                OwnEncoder::G711 { out, .. } => {
+                    p.payload_len = out.encode(&self.pcm_out, ch, &mut p.payload);
+                    self.stats.g711_encodes += 1;
                 }
-                Err(_) => self.stats.encode_errors += 1,
+                OwnEncoder::Opus(None) => {}
             }
         }
 
@@ -934,11 +1187,16 @@ impl MixCore {
                 }
             }
         }
-        if !self.forwarders.is_empty() {
-            let k = self.shared_for(self.room_params());
-            self.shared[k].used = true;
+        let empty = self.room_is_empty();
+        for f in &self.forwarders {
+            if f.always_on || !empty {
+                if let Some(s) = self.shared.get_mut(f.shared) {
+                    s.used = true;
+                }
+            }
         }
-        let mut saturated = false;
+        // Which mix `pcm_out` holds saturated (the room's is group 0).
+        let mut saturated: Option<usize> = None;
         for k in 0..self.shared.len() {
             if !self.shared[k].used {
                 self.shared[k].idle += 1;
@@ -950,31 +1208,40 @@ impl MixCore {
                 continue;
             }
             self.shared[k].idle = 0;
-            if self.shared[k].encoder.is_none() {
-                match self.take_encoder(self.shared[k].params) {
-                    Ok(e) => self.shared[k].encoder = Some(e),
-                    Err(_) => {
-                        self.stats.encode_errors += 1;
-                        continue;
+            let key = self.shared[k].key;
+            if let StreamKind::Opus(params) = key.kind {
+                if self.shared[k].encoder.is_none() {
+                    match self.take_encoder(params) {
+                        Ok(e) => self.shared[k].encoder = Some(e),
+                        Err(_) => {
+                            self.stats.encode_errors += 1;
+                            continue;
+                        }
                     }
                 }
             }
-            if !saturated {
-                for (o, &m) in self.pcm_out.iter_mut().zip(&self.mix) {
+            if saturated != Some(key.group) {
+                let src = match key.group {
+                    0 => &self.mix,
+                    g => &self.group_mix[g - 1],
+                };
+                for (o, &m) in self.pcm_out.iter_mut().zip(src) {
                     *o = sat(m);
                 }
-                saturated = true;
+                saturated = Some(key.group);
             }
             let s = &mut self.shared[k];
-            let Some(enc) = s.encoder.as_mut() else {
-                continue;
-            };
-            match enc.encode(&self.pcm_out, &mut s.payload) {
-                Ok(len) => {
-                    s.payload_len = len;
-                    self.stats.encodes += 1;
+            if let Some(enc) = s.encoder.as_mut() {
+                match enc.encode(&self.pcm_out, &mut s.payload) {
+                    Ok(len) => {
+                        s.payload_len = len;
+                        self.stats.encodes += 1;
+                    }
+                    Err(_) => self.stats.encode_errors += 1,
                 }
-                Err(_) => self.stats.encode_errors += 1,
+            } else if let Some(g) = s.g711.as_mut() {
+                s.payload_len = g.encode(&self.pcm_out, ch, &mut s.payload);
+                self.stats.g711_encodes += 1;
             }
         }
 
@@ -1067,17 +1334,21 @@ impl MixCore {
                 }
                 Cursor::Forwarder(i) => {
                     self.cursor = Cursor::Forwarder(i + 1);
-                    let room = self.room_params();
-                    let k = self.shared.iter().position(|s| s.params == room);
-                    match k {
-                        Some(k) if self.shared[k].payload_len > 0 => {
-                            return Some(Target::Forwarder(i, k))
-                        }
-                        _ => self.forwarders[i].stream.skip_frame(),
+                    let k = self.forwarders[i].shared;
+                    let sends = self.forwarders[i].always_on || !self.room_is_empty();
+                    if sends && self.shared.get(k).is_some_and(|s| s.payload_len > 0) {
+                        return Some(Target::Forwarder(i, k));
                     }
+                    self.forwarders[i].stream.skip_frame();
                 }
             }
         }
+    }
+
+    /// Janus sends forwarders nothing (unless `always_on`) while nobody is in the room and
+    /// no file plays.
+    fn room_is_empty(&self) -> bool {
+        self.participants.is_empty() && self.files.is_empty()
     }
 
     /// Lets the core's clock start at `at` (the first frame is due one period later).
@@ -1113,6 +1384,53 @@ fn configure(e: &mut Encoder, params: EncoderParams) {
     let _ = e.set_inband_fec(params.loss > 0);
     let _ = e.set_packet_loss_perc(i32::from(params.loss.min(100)));
     let _ = e.set_complexity(ENCODER_COMPLEXITY);
+}
+
+/// Adds a mono `frame` into `mix` (interleaved stereo panned by `position` when `ch` is 2).
+fn add_into(mix: &mut [i32], frame: &[i16], ch: usize, position: u8) {
+    if ch == 1 {
+        for (m, &s) in mix.iter_mut().zip(frame) {
+            *m += i32::from(s);
+        }
+    } else {
+        let (l, r) = pan(position);
+        for (m, &s) in mix.chunks_exact_mut(2).zip(frame) {
+            m[0] += i32::from(s) * l / 100;
+            m[1] += i32::from(s) * r / 100;
+        }
+    }
+}
+
+/// `out` = `mix` without `own` (panned as it was added), saturated.
+fn mix_minus(out: &mut [i16], mix: &[i32], own: Option<&[i16]>, ch: usize, position: u8) {
+    match (ch, own) {
+        (1, Some(own)) => {
+            for ((o, &m), &s) in out.iter_mut().zip(mix).zip(own) {
+                *o = sat(m - i32::from(s));
+            }
+        }
+        (_, Some(own)) => {
+            let (l, r) = pan(position);
+            for ((o, m), &s) in out.chunks_exact_mut(2).zip(mix.chunks_exact(2)).zip(own) {
+                o[0] = sat(m[0] - i32::from(s) * l / 100);
+                o[1] = sat(m[1] - i32::from(s) * r / 100);
+            }
+        }
+        (_, None) => {
+            for (o, &m) in out.iter_mut().zip(mix) {
+                *o = sat(m);
+            }
+        }
+    }
+}
+
+/// A group index the core keeps a sub-mix for, else 0 (the whole room).
+fn valid_group(group: usize) -> usize {
+    if group <= MAX_GROUPS {
+        group
+    } else {
+        0
+    }
 }
 
 fn apply_volume(frame: &mut [i16], volume: u32) {
@@ -1180,40 +1498,33 @@ fn decode_frame(p: &mut Participant, n: usize, skip_above: i16, stats: &mut Core
             break;
         }
         if p.decoder_stale && matches!(popped, Playout::Packet(..)) {
-            let _ = p.decoder.reset_state();
+            p.decoder.reset();
             p.decoder_stale = false;
         }
+        let plc = n.min(free);
         let got = match popped {
             Playout::Silent => break,
-            Playout::Packet(payload, _) => match p.decoder.decode(payload, dst, false) {
-                Ok(k) => k,
-                Err(_) => {
+            Playout::Packet(payload, _) => match p.decoder.packet(payload, dst) {
+                Some(k) => k,
+                None => {
                     stats.decode_errors += 1;
                     // Conceal the broken packet instead of leaving a hole.
-                    p.decoder
-                        .decode(&[], &mut dst[..n.min(free)], false)
-                        .unwrap_or(0)
+                    p.decoder.conceal(dst, plc)
                 }
             },
-            Playout::Lost { next: Some(next) } => {
-                match p.decoder.decode(next, &mut dst[..n.min(free)], true) {
-                    Ok(k) => {
-                        stats.fec_frames += 1;
-                        k
-                    }
-                    Err(_) => {
-                        stats.plc_frames += 1;
-                        p.decoder
-                            .decode(&[], &mut dst[..n.min(free)], false)
-                            .unwrap_or(0)
-                    }
+            Playout::Lost { next: Some(next) } => match p.decoder.fec(next, &mut dst[..plc]) {
+                Some(k) => {
+                    stats.fec_frames += 1;
+                    k
                 }
-            }
+                None => {
+                    stats.plc_frames += 1;
+                    p.decoder.conceal(dst, plc)
+                }
+            },
             Playout::Lost { next: None } => {
                 stats.plc_frames += 1;
-                p.decoder
-                    .decode(&[], &mut dst[..n.min(free)], false)
-                    .unwrap_or(0)
+                p.decoder.conceal(dst, plc)
             }
         };
         if got == 0 {

@@ -95,6 +95,7 @@ enum Control {
         file_id: String,
         packets: Vec<Bytes>,
         loop_: bool,
+        group: usize,
     },
     FileFailed {
         file_id: String,
@@ -232,12 +233,12 @@ async fn run(
             biased;
             c = ctrl_rx.recv() => match c {
                 Some(Control::Input(input)) => match input {
-                    MixerInput::PlayFile { file_id, path, loop_ } => {
+                    MixerInput::PlayFile { file_id, path, loop_, group } => {
                         // File IO on the blocking pool; the packets come back as a control.
                         let tx = ctrl_tx.clone();
                         tokio::task::spawn_blocking(move || {
                             let msg = match ogg::read_opus_file(&path) {
-                                Ok(packets) => Control::FileLoaded { file_id, packets, loop_ },
+                                Ok(packets) => Control::FileLoaded { file_id, packets, loop_, group },
                                 Err(e) => Control::FileFailed { file_id, reason: e.to_string() },
                             };
                             let _ = tx.send(msg);
@@ -248,8 +249,8 @@ async fn run(
                         let _ = core.handle_input(now(), input);
                     }
                 },
-                Some(Control::FileLoaded { file_id, packets, loop_ }) => {
-                    if let Err(e) = core.play_packets(file_id.clone(), packets, loop_) {
+                Some(Control::FileLoaded { file_id, packets, loop_, group }) => {
+                    if let Err(e) = core.play_packets(file_id.clone(), packets, loop_, group) {
                         observer.on_event(MixerEvent::FileError { file_id, reason: e.to_string() });
                     }
                 }

@@ -5,10 +5,13 @@
 //! drops and is counted as a send error). [`RtpEndpoint`] binds a socket for a plain-RTP
 //! participant: what arrives on it goes to the mixer like a peer's packets, the mix goes back
 //! to the far end from the same socket (symmetric RTP, what ffmpeg and gateways expect).
+//! [`SrtpUdpOut`] is a forwarder with SDES-style keying (Janus `srtp_suite` + `srtp_crypto`):
+//! the project's own SRTP ([`crate::srtp`]), one context per forwarder, encrypting into the
+//! context's scratch buffer (no allocation per packet).
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use tokio::net::UdpSocket;
@@ -16,6 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::{MixOut, MixerHandle, ParticipantId};
 use crate::engine::SendError;
+use crate::srtp::{ProtectionProfile, SrtpContext, SrtpError};
 
 /// Receive buffer reserved per datagram (larger datagrams are truncated and then rejected
 /// as malformed by the mixer).
@@ -58,6 +62,52 @@ impl MixOut for UdpOut {
             Ok(_) => Ok(()),
             Err(_) => Err(SendError::WouldBlock),
         }
+    }
+}
+
+/// AES-CM master key + master salt of an SDES forwarder (RFC 4568 §6.1, the `srtp_crypto`
+/// Janus takes in base64): 16 + 14 bytes.
+pub const SRTP_MASTER_LEN: usize = 30;
+
+/// An SRTP forwarder: [`UdpOut`] behind an outbound SRTP context.
+pub struct SrtpUdpOut {
+    udp: UdpOut,
+    /// Locked by the room's mixing task only (uncontended); `protect_rtp` needs `&mut`.
+    srtp: Mutex<SrtpContext>,
+}
+
+impl std::fmt::Debug for SrtpUdpOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SrtpUdpOut")
+            .field("to", &self.udp.to)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SrtpUdpOut {
+    /// `tag_bits` is Janus's `srtp_suite`: 80 (`AES_CM_128_HMAC_SHA1_80`) or 32
+    /// (`AES_CM_128_HMAC_SHA1_32`); `master` the decoded `srtp_crypto` (key then salt).
+    pub fn new(udp: UdpOut, tag_bits: u8, master: &[u8]) -> Result<Self, SrtpError> {
+        let profile = match tag_bits {
+            32 => ProtectionProfile::Aes128CmHmacSha1_32,
+            _ => ProtectionProfile::Aes128CmHmacSha1_80,
+        };
+        if master.len() < SRTP_MASTER_LEN {
+            return Err(SrtpError::TooShort);
+        }
+        let ctx = SrtpContext::new(profile, &master[..16], &master[16..SRTP_MASTER_LEN])?;
+        Ok(SrtpUdpOut {
+            udp,
+            srtp: Mutex::new(ctx),
+        })
+    }
+}
+
+impl MixOut for SrtpUdpOut {
+    fn send_rtp(&self, packet: &[u8]) -> Result<(), SendError> {
+        let mut ctx = self.srtp.lock().map_err(|_| SendError::Srtp)?;
+        let protected = ctx.protect_rtp(packet).map_err(|_| SendError::Srtp)?;
+        self.udp.send_rtp(protected)
     }
 }
 

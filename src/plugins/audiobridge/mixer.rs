@@ -1,10 +1,22 @@
 //! [`RoomMixer`] on the real engine: one `media_core::mix::MixerHandle` task per room.
 //!
-//! Translates the plugin's snapshots into the engine's inputs. What the engine does not do
-//! yet is logged and skipped rather than faked: G.711 participants and forwarders, forwarder
-//! groups and SRTP, and changing the room's settings (recording) after creation. Room-wide
-//! `mute_room` is applied per participant (the plugin's `mixed` flag), because Janus keeps
-//! mixing participants who joined with the room secret while the room is muted.
+//! Translates the plugin's snapshots into the engine's inputs. Mixed as Janus 1.1.2 mixes:
+//! - Opus and G.711 (`"codec": "pcmu"`/`"pcma"`) participants, WebRTC and plain RTP: G.711 is
+//!   decoded and up-sampled to the room's rate, and each G.711 listener gets its mix-minus
+//!   (or, while silent or muted, one shared encoding) down-sampled to 8 kHz, PT 0/8, 160
+//!   samples per 20 ms (`media_core::mix::g711`, `media_core::mix::resample`);
+//! - RTP forwarders in Opus, PCMU or PCMA, of the whole room or of one `group` (only that
+//!   group's participants and announcements; everyone's own mix stays the whole room's, as
+//!   in Janus), optionally SRTP (`srtp_suite` 32/80 + base64 `srtp_crypto`, AES-CM-128 with
+//!   the project's SRTP, `media_core::mix::SrtpUdpOut`);
+//! - `play_file` announcements, group-scoped when given a group.
+//!
+//! Forwarders send nothing while the engine has no participant and no announcement, unless
+//! `always_on` (Janus counts joined participants whose media is not up yet too; the engine
+//! only knows those it sends to). Not done, logged instead: changing the room's settings
+//! (recording) after creation. Room-wide `mute_room` is applied per participant (the
+//! plugin's `mixed` flag), because Janus keeps mixing participants who joined with the room
+//! secret while the room is muted.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, UdpSocket};
@@ -12,11 +24,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use base64::Engine as _;
 use bytes::BytesMut;
 use media_core::engine::{MediaSink, Peer, SendError};
 use media_core::mix::{
-    ForwarderConfig, MixOut, MixerConfig, MixerHandle, MixerInput, MixerObserver,
-    ParticipantConfig, ParticipantId, UdpOut,
+    AudioCodec, ForwarderConfig, MixOut, MixerConfig, MixerHandle, MixerInput, MixerObserver,
+    ParticipantConfig, ParticipantId, SrtpUdpOut, UdpOut,
 };
 use signaling::ids::HandleId;
 
@@ -121,7 +134,6 @@ struct Members {
     /// Receive tasks of plain-RTP participants.
     rtp_tasks: HashMap<HandleId, tokio::task::JoinHandle<()>>,
     forwarders: HashMap<u32, Forwarder>,
-    warned_codec: bool,
 }
 
 /// The running mixers (for `/metrics`), and the totals of those already closed, so the
@@ -164,12 +176,22 @@ struct EngineMixer {
     state: Mutex<Members>,
 }
 
+fn audio_codec(c: ForwardCodec) -> AudioCodec {
+    match c {
+        ForwardCodec::Opus => AudioCodec::Opus,
+        ForwardCodec::Pcmu => AudioCodec::Pcmu,
+        ForwardCodec::Pcma => AudioCodec::Pcma,
+    }
+}
+
 fn participant_config(p: &MixParticipant) -> ParticipantConfig {
     ParticipantConfig {
         muted: !p.mixed,
         volume: u32::try_from(p.volume).unwrap_or(u32::MAX),
         spatial_position: p.spatial_position.unwrap_or(50),
-        opus_pt: p.pt,
+        codec: audio_codec(p.codec),
+        pt: p.pt,
+        group: p.group,
         ssrc: p.ssrc,
         audio_level_ext: p.audio_level_ext,
         mid_ext: p.mid_ext,
@@ -244,6 +266,16 @@ fn to_tokio(socket: &UdpSocket) -> Option<Arc<tokio::net::UdpSocket>> {
     tokio::net::UdpSocket::from_std(s).ok().map(Arc::new)
 }
 
+/// An SRTP forwarder from Janus's `srtp_suite` (32/80) and `srtp_crypto` (base64 of the
+/// 30-byte AES-CM-128 master key and salt; padding optional, as libsrtp's callers give it).
+fn srtp_out(udp: UdpOut, suite: u8, crypto: &str) -> Option<SrtpUdpOut> {
+    let text = crypto.trim().trim_end_matches('=');
+    let master = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(text)
+        .ok()?;
+    SrtpUdpOut::new(udp, suite, &master).ok()
+}
+
 impl RoomMixer for EngineMixer {
     fn set_config(&self, _config: MixConfig) {
         tracing::info!("audiobridge: room settings apply to the mixer from its next start");
@@ -260,13 +292,6 @@ impl RoomMixer for EngineMixer {
             return;
         };
         let id = ParticipantId(handle.0);
-        if params.codec != ForwardCodec::Opus {
-            if !st.warned_codec {
-                st.warned_codec = true;
-                tracing::warn!("audiobridge: G.711 participants are not mixed yet");
-            }
-            return;
-        }
         let config = participant_config(&params);
         if st.added.contains(&handle) {
             if params.receives {
@@ -347,12 +372,6 @@ impl RoomMixer for EngineMixer {
             if st.forwarders.contains_key(&stream_id) {
                 continue;
             }
-            if f.codec != ForwardCodec::Opus || f.group != 0 || f.srtp.is_some() {
-                tracing::warn!(
-                    "audiobridge: forwarder {stream_id} not started (G.711, groups and SRTP forwarders are not supported yet)"
-                );
-                continue;
-            }
             let any: SocketAddr = if f.addr.is_ipv4() {
                 ([0, 0, 0, 0], 0).into()
             } else {
@@ -361,10 +380,24 @@ impl RoomMixer for EngineMixer {
             let Some(sock) = UdpSocket::bind(any).ok().as_ref().and_then(to_tokio) else {
                 continue;
             };
+            let udp = UdpOut::new(sock, f.addr);
+            let out: Arc<dyn MixOut> = match &f.srtp {
+                None => Arc::new(udp),
+                Some((suite, crypto)) => match srtp_out(udp, *suite, crypto) {
+                    Some(out) => Arc::new(out),
+                    None => {
+                        tracing::warn!("audiobridge: forwarder {stream_id}: unusable SRTP key");
+                        continue;
+                    }
+                },
+            };
             let config = ForwarderConfig {
                 ssrc: if f.ssrc != 0 { f.ssrc } else { stream_id },
                 pt: (f.pt & 0x7f) as u8,
-                out: Arc::new(UdpOut::new(sock, f.addr)),
+                codec: audio_codec(f.codec),
+                group: f.group,
+                always_on: f.always_on,
+                out,
             };
             st.forwarders.insert(stream_id, f);
             self.handle
@@ -372,11 +405,12 @@ impl RoomMixer for EngineMixer {
         }
     }
 
-    fn play_file(&self, file_id: String, path: String, _group: usize, looping: bool) {
+    fn play_file(&self, file_id: String, path: String, group: usize, looping: bool) {
         self.handle.control(MixerInput::PlayFile {
             file_id: file_id.clone(),
             path: PathBuf::from(path),
             loop_: looping,
+            group,
         });
         // The engine mixes the file from its next frame on; Janus announces the start then.
         (self.events)(MixerEvent::AnnouncementStarted { file_id });
@@ -454,7 +488,7 @@ mod tests {
         let c = participant_config(&p);
         assert!(c.muted, "not mixed = muted for the engine");
         assert_eq!(
-            (c.opus_pt, c.ssrc, c.volume, c.spatial_position),
+            (c.pt, c.ssrc, c.volume, c.spatial_position),
             (111, 42, 120, 50)
         );
         assert_eq!(
@@ -466,5 +500,35 @@ mod tests {
             (None, Some(5), 6)
         );
         assert_eq!((c.talking_packets, c.talking_level), (Some(100), Some(25)));
+        assert_eq!((c.codec, c.group), (AudioCodec::Opus, 0));
+
+        let g711 = MixParticipant {
+            codec: ForwardCodec::Pcma,
+            pt: 8,
+            group: 2,
+            ..p
+        };
+        let c = participant_config(&g711);
+        assert_eq!((c.codec, c.pt, c.group), (AudioCodec::Pcma, 8, 2));
+    }
+
+    #[tokio::test]
+    async fn srtp_forwarders_take_janus_base64_keys() {
+        let udp = || {
+            let s = UdpSocket::bind(("127.0.0.1", 0)).expect("bind");
+            UdpOut::new(
+                to_tokio(&s).expect("tokio socket"),
+                ([127, 0, 0, 1], 9).into(),
+            )
+        };
+        // 30 bytes of key + salt, with and without padding.
+        let key = base64::engine::general_purpose::STANDARD.encode([7u8; 30]);
+        assert!(key.ends_with("=") || key.len() == 40);
+        assert!(srtp_out(udp(), 80, &key).is_some());
+        assert!(srtp_out(udp(), 32, key.trim_end_matches('=')).is_some());
+        // Too short for AES-CM-128, or not base64.
+        let short = base64::engine::general_purpose::STANDARD.encode([7u8; 20]);
+        assert!(srtp_out(udp(), 80, &short).is_none());
+        assert!(srtp_out(udp(), 80, "not base64!").is_none());
     }
 }
