@@ -243,6 +243,39 @@ async fn the_mixing_task_mixes_on_a_steady_cadence_and_stops() {
     drop(engine);
 }
 
+/// An empty room runs no frames (no wake-ups); the first participant starts a fresh frame
+/// grid (no catch-up burst for the time it slept), and the room sleeps again once it is
+/// empty.
+#[tokio::test(start_paused = true)]
+async fn an_empty_room_sleeps_until_someone_joins() {
+    let (tx, _events) = mpsc::unbounded_channel();
+    let mixer = MixerHandle::spawn(MixerConfig::default(), Arc::new(Events(tx))).unwrap();
+    let stats = mixer.stats();
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    assert_eq!(stats.frames.load(Ordering::Relaxed), 0, "an empty room mixed");
+
+    let (out, mut rx) = capture();
+    mixer.control(MixerInput::AddParticipant {
+        id: ParticipantId(1),
+        config: participant(1),
+        out,
+    });
+    tokio::time::sleep(Duration::from_millis(1010)).await;
+    let frames = stats.frames.load(Ordering::Relaxed);
+    assert!((49..=51).contains(&frames), "frames after 1 s: {frames}");
+    assert_eq!(stats.frames_skipped.load(Ordering::Relaxed), 0);
+    assert_eq!(drain(&mut rx).len() as u64, frames, "one packet per frame");
+
+    mixer.control(MixerInput::RemoveParticipant {
+        id: ParticipantId(1),
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let after_leave = stats.frames.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(stats.frames.load(Ordering::Relaxed), after_leave);
+    mixer.close();
+}
+
 /// A minimal Ogg Opus file, one page per packet (RFC 7845 headers, CRCs left zero).
 fn ogg_opus(packets: &[Vec<u8>]) -> Vec<u8> {
     let mut head = b"OpusHead".to_vec();
@@ -488,13 +521,14 @@ async fn recording_starts_and_stops_at_run_time() {
         Arc::new(Events(tx)),
     )
     .unwrap();
-    // Align with the frame grid (frames fall at +20 ms multiples; control runs at once).
+    // The empty room sleeps; the recording wakes it and starts a frame grid at once (frames
+    // at +20 ms multiples from here), so 1,010 ms hold exactly 50 frames.
     tokio::time::sleep(Duration::from_millis(30)).await;
     mixer.control(MixerInput::Record {
         path: Some(path.clone()),
     });
     let before = mixer.stats().frames.load(Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(1010)).await;
     mixer.control(MixerInput::Record { path: None });
     tokio::task::yield_now().await;
     let recorded = mixer.stats().frames.load(Ordering::Relaxed) - before;

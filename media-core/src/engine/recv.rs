@@ -154,7 +154,11 @@ pub(super) async fn run(engine: Arc<EngineShared>, mut ctrl: mpsc::UnboundedRece
                 Err(e) => tracing::debug!("media socket (IPv6) receive error: {e}"),
             },
             _ = tick.tick() => rx.handle_tick(Instant::now()),
-            _ = twcc_tick.tick() => rx.handle_twcc_tick(Instant::now()),
+            // Armed only while feedback is owed: an idle server does not wake 20 times a
+            // second for nothing (the interval keeps its schedule meanwhile).
+            _ = twcc_tick.tick(), if !rx.twcc_pending.is_empty() => {
+                rx.handle_twcc_tick(Instant::now())
+            }
         }
     }
 }

@@ -575,6 +575,17 @@ impl MixCore {
         self.next_frame
     }
 
+    /// Whether a frame would do nothing: no participant, no file, no forwarder, no
+    /// recording. The task then waits for an input instead of waking 50 times a second
+    /// (Janus's mixer thread keeps ticking in every empty room), and restarts the frame grid
+    /// ([`Self::restart_clock`]) when something arrives.
+    pub fn is_idle(&self) -> bool {
+        self.participants.is_empty()
+            && self.files.is_empty()
+            && self.forwarders.is_empty()
+            && !self.recording
+    }
+
     /// Whether each frame's full mix is output as [`MixOutput::Recording`].
     pub fn set_recording(&mut self, on: bool) {
         self.recording = on;

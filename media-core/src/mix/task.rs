@@ -222,7 +222,14 @@ async fn run(
     let mut armed = tokio::time::Instant::from_std(core.poll_timeout());
     let sleep = tokio::time::sleep_until(armed);
     tokio::pin!(sleep);
+    let mut idle = core.is_idle();
     loop {
+        // An empty room sleeps until an input arrives, then starts a fresh frame grid (no
+        // burst of frames for the time it slept).
+        let was_idle = std::mem::replace(&mut idle, core.is_idle());
+        if was_idle && !idle {
+            core.restart_clock(now());
+        }
         let deadline = tokio::time::Instant::from_std(core.poll_timeout());
         if deadline != armed {
             armed = deadline;
@@ -268,7 +275,7 @@ async fn run(
                     core.handle_packet(t, rtp.id, rtp.packet);
                 }
             }
-            () = &mut sleep => {
+            () = &mut sleep, if !idle => {
                 let t = now();
                 while core.handle_timeout(t) {
                     drain(&mut core, observer.as_ref(), &mut send_errors, &mut recorder);
