@@ -252,7 +252,11 @@ async fn an_empty_room_sleeps_until_someone_joins() {
     let mixer = MixerHandle::spawn(MixerConfig::default(), Arc::new(Events(tx))).unwrap();
     let stats = mixer.stats();
     tokio::time::sleep(Duration::from_secs(10)).await;
-    assert_eq!(stats.frames.load(Ordering::Relaxed), 0, "an empty room mixed");
+    assert_eq!(
+        stats.frames.load(Ordering::Relaxed),
+        0,
+        "an empty room mixed"
+    );
 
     let (out, mut rx) = capture();
     mixer.control(MixerInput::AddParticipant {
