@@ -117,6 +117,9 @@ for key in 'configs_folder = "' 'ignore_mdns = true' 'ice_enforce_list = "jv0"' 
   grep -q "$key" "$JC/janus.jcfg" || die "janus.jcfg: could not apply '$key' (unexpected /etc/janus/janus.jcfg)"
 done
 JANUS_WS=8188
+# Janus 1.1.2 sometimes aborts while being stopped at the end (after its rows): no core
+# file in the repository for that.
+ulimit -c 0
 "${IN_NS[@]}" /usr/bin/janus -F "$JC" -C "$JC/janus.jcfg" -o -i 127.0.0.2 >"$TMP/janus.log" 2>&1 &
 JANUS_PID=$!
 
