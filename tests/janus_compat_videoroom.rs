@@ -558,7 +558,9 @@ async fn videoroom_sequence(addr: SocketAddr) -> Run {
         .message(h1, json!({"request": "listparticipants", "room": 1234}))
         .await;
     run.note("listparticipants with one", r);
-    // Forwarders of a participant that publishes nothing yet: accepted, nothing created.
+    // Forwarders of a participant that publishes nothing yet: accepted, nothing created (SRTP
+    // ones too: the key is checked per forwarder; its error paths with media are in the
+    // plugin's unit tests).
     for (label, body) in [
         (
             "rtp_forward streams, no such mid",
@@ -584,6 +586,47 @@ async fn videoroom_sequence(addr: SocketAddr) -> Run {
             "rtp_forward bad srtp suite",
             json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd",
             "publisher_id": 1111, "host": "127.0.0.1", "srtp_suite": 40, "srtp_crypto": "abc"}),
+        ),
+        (
+            "rtp_forward srtp 80, valid key",
+            json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd",
+            "publisher_id": 1111, "host": "127.0.0.1", "srtp_suite": 80,
+            "srtp_crypto": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk",
+            "streams": [{"mid": "0", "port": 5000}]}),
+        ),
+        (
+            "rtp_forward srtp 32, legacy, valid key",
+            json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd",
+            "publisher_id": 1111, "host": "127.0.0.1", "srtp_suite": 32,
+            "srtp_crypto": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk", "audio_port": 5002}),
+        ),
+        (
+            "rtp_forward srtp, key too short",
+            json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd",
+            "publisher_id": 1111, "host": "127.0.0.1", "srtp_suite": 80,
+            "srtp_crypto": "QUJDREVGR0hJSktMTU5PUFFS", "streams": [{"mid": "0", "port": 5000}]}),
+        ),
+        (
+            "rtp_forward srtp, key not base64",
+            json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd",
+            "publisher_id": 1111, "host": "127.0.0.1", "srtp_suite": 80,
+            "srtp_crypto": "not base64!", "audio_port": 5002}),
+        ),
+        (
+            "rtp_forward srtp, crypto not a string",
+            json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd",
+            "publisher_id": 1111, "host": "127.0.0.1", "srtp_suite": 80, "srtp_crypto": 7}),
+        ),
+        (
+            "rtp_forward srtp, suite not an integer",
+            json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd",
+            "publisher_id": 1111, "host": "127.0.0.1", "srtp_suite": "80",
+            "srtp_crypto": "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk"}),
+        ),
+        (
+            "rtp_forward srtp suite without crypto",
+            json!({"request": "rtp_forward", "room": 1234, "secret": "adminpwd",
+            "publisher_id": 1111, "host": "127.0.0.1", "srtp_suite": 40, "audio_port": 5002}),
         ),
         (
             "listforwarders none",

@@ -370,6 +370,47 @@ test('rtp_forward: a publisher\'s video copied as plain RTP to a UDP port', { ti
   });
 });
 
+test('rtp_forward with SRTP: ffmpeg decrypts (SDES key) and decodes the forwarded video', { timeout: 120_000 }, async (t) => {
+  if (!env.demosDir) assert.fail('janus-demos is not installed: no videoroomtest.html');
+  const key = Buffer.from(Array.from({ length: 30 }, () => Math.floor(Math.random() * 256))).toString('base64');
+  // ffmpeg drops every packet that fails SRTP authentication: decoded frames prove the
+  // forwarder encrypted with this key and suite (plain RTP would decode nothing).
+  const sink = await env.ffmpegSrtpSink(t, { rtpmap: '100 VP8/90000', suite: 'AES_CM_128_HMAC_SHA1_80', keyB64: key });
+  const page = await env.newPage(t);
+  await withDiagnostics(t, env, page, async () => {
+    await page.goto(`${env.staticBase}/demos-ws/videoroomtest.html`, { timeout: 15_000 });
+    await waitFor('janus.js initialised', async () => {
+      const ok = await page.evaluate(() => !!(window.Janus && window.Janus.initDone));
+      return [ok, ok];
+    }, { timeoutMs: 15_000 });
+    await page.click('#start', { timeout: 10_000 });
+    await page.locator('#username').waitFor({ state: 'visible', timeout: 20_000 });
+    await page.fill('#username', 'srtp');
+    await page.click('#register', { timeout: 10_000 });
+    const s = await waitFor('publishing', async () => {
+      const st = await feedStats(page);
+      if (st.alerts.length) throw new FatalError(`demo alert: ${st.alerts.join(' | ')}`);
+      return [st.myid && st.publisher === 'connected', st];
+    }, { timeoutMs: 40_000, intervalMs: 500 });
+    const reply = await page.evaluate(({ id, p, k }) => new Promise((resolve) => {
+      window.sfutest.send({
+        message: { request: 'rtp_forward', room: 1234, secret: 'adminpwd', publisher_id: id,
+          host: '127.0.0.1', srtp_suite: 80, srtp_crypto: k, streams: [{ mid: '1', port: p, pt: 100 }] },
+        success: resolve, error: (e) => resolve({ error: String(e) }),
+      });
+    }), { id: s.myid, p: sink.port, k: key });
+    t.diagnostic(`rtp_forward: ${JSON.stringify(reply)}`);
+    assert.equal(reply.videoroom, 'rtp_forward', JSON.stringify(reply));
+    assert.equal(reply.forwarders.length, 1);
+    assert.equal(reply.forwarders[0].srtp, true);
+    const frames = await waitFor('ffmpeg decoding the SRTP forwarder', async () => {
+      if (!sink.alive()) throw new FatalError(`ffmpeg exited: ${sink.log()}`);
+      return [sink.frames() >= 30, sink.frames()];
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    t.diagnostic(`ffmpeg decoded ${frames} frames`);
+  });
+});
+
 test('simulcast: a subscriber switches substream 2 → 0 → 2 and keeps decoding', { timeout: 150_000 }, async (t) => {
   if (!env.demosDir) assert.fail('janus-demos is not installed: no videoroomtest.html');
   const pubPage = await env.newPage(t);

@@ -6,12 +6,12 @@
 //! participant: what arrives on it goes to the mixer like a peer's packets, the mix goes back
 //! to the far end from the same socket (symmetric RTP, what ffmpeg and gateways expect).
 //! [`SrtpUdpOut`] is a forwarder with SDES-style keying (Janus `srtp_suite` + `srtp_crypto`):
-//! the project's own SRTP ([`crate::srtp`]), one context per forwarder, encrypting into the
-//! context's scratch buffer (no allocation per packet).
+//! the project's own SRTP ([`crate::srtp::sdes`]), one context per forwarder, encrypting into
+//! the context's scratch buffer (no allocation per packet).
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::BytesMut;
 use tokio::net::UdpSocket;
@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 
 use super::{MixOut, MixerHandle, ParticipantId};
 use crate::engine::SendError;
-use crate::srtp::{ProtectionProfile, SrtpContext, SrtpError};
+use crate::srtp::{SdesKey, SdesSender, SrtpError};
 
 /// Receive buffer reserved per datagram (larger datagrams are truncated and then rejected
 /// as malformed by the mixer).
@@ -65,49 +65,37 @@ impl MixOut for UdpOut {
     }
 }
 
-/// AES-CM master key + master salt of an SDES forwarder (RFC 4568 §6.1, the `srtp_crypto`
-/// Janus takes in base64): 16 + 14 bytes.
-pub const SRTP_MASTER_LEN: usize = 30;
+/// AES-CM master key + master salt of an SDES forwarder: 16 + 14 bytes.
+pub const SRTP_MASTER_LEN: usize = crate::srtp::SDES_MASTER_LEN;
 
-/// An SRTP forwarder: [`UdpOut`] behind an outbound SRTP context.
+/// An SRTP forwarder: [`UdpOut`] behind an outbound SRTP context ([`SdesSender`], shared
+/// with the VideoRoom's forwarders).
+#[derive(Debug)]
 pub struct SrtpUdpOut {
     udp: UdpOut,
-    /// Locked by the room's mixing task only (uncontended); `protect_rtp` needs `&mut`.
-    srtp: Mutex<SrtpContext>,
-}
-
-impl std::fmt::Debug for SrtpUdpOut {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SrtpUdpOut")
-            .field("to", &self.udp.to)
-            .finish_non_exhaustive()
-    }
+    srtp: SdesSender,
 }
 
 impl SrtpUdpOut {
     /// `tag_bits` is Janus's `srtp_suite`: 80 (`AES_CM_128_HMAC_SHA1_80`) or 32
     /// (`AES_CM_128_HMAC_SHA1_32`); `master` the decoded `srtp_crypto` (key then salt).
     pub fn new(udp: UdpOut, tag_bits: u8, master: &[u8]) -> Result<Self, SrtpError> {
-        let profile = match tag_bits {
-            32 => ProtectionProfile::Aes128CmHmacSha1_32,
-            _ => ProtectionProfile::Aes128CmHmacSha1_80,
-        };
-        if master.len() < SRTP_MASTER_LEN {
-            return Err(SrtpError::TooShort);
-        }
-        let ctx = SrtpContext::new(profile, &master[..16], &master[16..SRTP_MASTER_LEN])?;
+        Self::with_key(udp, &SdesKey::new(tag_bits, master)?)
+    }
+
+    pub fn with_key(udp: UdpOut, key: &SdesKey) -> Result<Self, SrtpError> {
         Ok(SrtpUdpOut {
             udp,
-            srtp: Mutex::new(ctx),
+            srtp: SdesSender::new(key)?,
         })
     }
 }
 
 impl MixOut for SrtpUdpOut {
     fn send_rtp(&self, packet: &[u8]) -> Result<(), SendError> {
-        let mut ctx = self.srtp.lock().map_err(|_| SendError::Srtp)?;
-        let protected = ctx.protect_rtp(packet).map_err(|_| SendError::Srtp)?;
-        self.udp.send_rtp(protected)
+        self.srtp
+            .protect_with(packet, |protected| self.udp.send_rtp(protected))
+            .map_err(|_| SendError::Srtp)?
     }
 }
 

@@ -48,6 +48,7 @@ use bytes::{Bytes, BytesMut};
 
 mod kdf;
 mod replay;
+pub mod sdes;
 mod transform;
 
 #[cfg(test)]
@@ -56,6 +57,7 @@ mod interop_tests;
 mod vectors;
 
 use replay::{RtcpStream, RtpStream, SsrcTable};
+pub use sdes::{SdesKey, SdesSender, SDES_MASTER_LEN};
 use transform::{Transform, RTCP_CLEAR_PREFIX};
 
 /// Distinct SSRCs a peer may use per direction: a Unified Plan PC with a few m-lines, each with
@@ -87,6 +89,8 @@ pub enum SrtpError {
     IndexExhausted,
     #[error("wrong master key or salt length for the profile")]
     KeyLength,
+    #[error("unsupported SDES crypto suite (AES_CM_128_HMAC_SHA1_32 or _80)")]
+    Suite,
     #[error("encryption failed")]
     Crypto,
 }

@@ -24,13 +24,13 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use base64::Engine as _;
 use bytes::BytesMut;
 use media_core::engine::{MediaSink, Peer, SendError};
 use media_core::mix::{
     AudioCodec, ForwarderConfig, MixOut, MixerConfig, MixerHandle, MixerInput, MixerObserver,
     ParticipantConfig, ParticipantId, SrtpUdpOut, UdpOut,
 };
+use media_core::srtp::SdesKey;
 use signaling::ids::HandleId;
 
 use super::media::{
@@ -267,13 +267,10 @@ fn to_tokio(socket: &UdpSocket) -> Option<Arc<tokio::net::UdpSocket>> {
 }
 
 /// An SRTP forwarder from Janus's `srtp_suite` (32/80) and `srtp_crypto` (base64 of the
-/// 30-byte AES-CM-128 master key and salt; padding optional, as libsrtp's callers give it).
+/// 30-byte AES-CM-128 master key and salt, read as Janus reads it: `media_core::srtp::sdes`).
 fn srtp_out(udp: UdpOut, suite: u8, crypto: &str) -> Option<SrtpUdpOut> {
-    let text = crypto.trim().trim_end_matches('=');
-    let master = base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(text)
-        .ok()?;
-    SrtpUdpOut::new(udp, suite, &master).ok()
+    let key = SdesKey::from_base64(suite, crypto).ok()?;
+    SrtpUdpOut::with_key(udp, &key).ok()
 }
 
 impl RoomMixer for EngineMixer {
@@ -514,6 +511,7 @@ mod tests {
 
     #[tokio::test]
     async fn srtp_forwarders_take_janus_base64_keys() {
+        use base64::Engine as _;
         let udp = || {
             let s = UdpSocket::bind(("127.0.0.1", 0)).expect("bind");
             UdpOut::new(

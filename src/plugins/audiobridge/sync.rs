@@ -64,9 +64,6 @@ const PLAY_FILE_PARAMS: &[api::Param] = &[
     ("loop", Ty::Bool, false),
 ];
 
-/// SRTP master key + salt length for the AES-CM suites (RFC 3711 §8.2: 16 + 14 bytes).
-const SRTP_MASTER_LENGTH: usize = 30;
-
 impl State {
     /// A synchronous request; `None` when `request` is not one. `request` is lower-cased,
     /// the body an object with a string `request`; `handle` is `None` from the Admin API.
@@ -512,7 +509,7 @@ impl State {
         }
         // A key too short for the suite makes Janus create nothing and report stream 0.
         let stream_id = match &srtp {
-            Some((_, key)) if base64_len(key) < SRTP_MASTER_LENGTH => 0,
+            Some((suite, key)) if media_core::srtp::SdesKey::from_base64(*suite, key).is_err() => 0,
             _ => {
                 let stream_id = loop {
                     let s = rand::random::<u32>();
@@ -691,15 +688,6 @@ impl State {
         }
         Ok(json!({"audiobridge": "success", "room": id.to_json(), "file_id_list": stopped}))
     }
-}
-
-/// Bytes a base64 text decodes to (GLib's decoder skips characters outside the alphabet).
-fn base64_len(text: &str) -> usize {
-    let digits = text
-        .bytes()
-        .filter(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
-        .count();
-    digits * 3 / 4
 }
 
 /// Janus's `getaddrinfo` step: an IP literal as is, else the first address of the name

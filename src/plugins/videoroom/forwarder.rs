@@ -1,12 +1,18 @@
-//! RTP forwarders (`rtp_forward`, plugins API §2.8): a publisher's streams copied as plain
-//! RTP (or raw data-channel payloads) to UDP destinations, e.g. a Streaming mountpoint.
+//! RTP forwarders (`rtp_forward`, plugins API §2.8): a publisher's streams copied as RTP or
+//! SRTP (or raw data-channel payloads) to UDP destinations, e.g. a Streaming mountpoint.
 //!
 //! Supported: the `streams` API and the deprecated flat one, per-stream `host`, `pt`/`ssrc`
-//! rewriting, simulcast substreams to `port`/`port_2`/`port_3`. Not yet: SRTP (`srtp_suite`),
-//! RTCP feedback ports, and `simulcast: true` layer switching (the top layer is forwarded).
+//! rewriting, simulcast substreams to `port`/`port_2`/`port_3`, SRTP (`srtp_suite` 32/80 +
+//! base64 `srtp_crypto`, AES_CM_128_HMAC_SHA1_32/_80, one outbound context per forwarder:
+//! `media_core::srtp::sdes`, sent by `forward_out`). As in Janus 1.1.2, SRTP applies to audio
+//! and video forwarders, never to data ones, and a `srtp_crypto` that does not decode to the
+//! 30-byte key + salt creates no audio/video forwarder (the request still succeeds; the
+//! reply lists what was created). Not yet: RTCP feedback ports, and `simulcast: true` layer
+//! switching (the top layer is forwarded).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
+use media_core::srtp::SdesKey;
 use serde_json::{json, Map, Value};
 
 use super::api::{self, Ty};
@@ -49,6 +55,8 @@ pub struct Forwarder {
     pub substream: u8,
     /// "Act as a viewer": forward the best layer (here: the top one).
     pub simulcast: bool,
+    /// SRTP suite and master key (audio/video only).
+    pub srtp: Option<SdesKey>,
 }
 
 impl Forwarder {
@@ -70,6 +78,9 @@ impl Forwarder {
                 m.insert("substream".into(), self.substream.into());
             }
         }
+        if self.srtp.is_some() {
+            m.insert("srtp".into(), true.into());
+        }
         Value::Object(m)
     }
 }
@@ -77,6 +88,9 @@ impl Forwarder {
 /// What the media side needs to forward one stream (resolved against the current streams).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardTarget {
+    /// The forwarder's `stream_id`: the media side keeps a target's SRTP context across
+    /// rebuilt lists by it.
+    pub stream_id: u32,
     /// `RtpIn::stream` of the publisher's peer; `None` = data channel.
     pub rtp_index: Option<usize>,
     /// Simulcast layer to forward (`RtpIn::layer`).
@@ -84,6 +98,7 @@ pub struct ForwardTarget {
     pub addr: SocketAddr,
     pub pt: u8,
     pub ssrc: u32,
+    pub srtp: Option<SdesKey>,
 }
 
 /// Resolves a host (IP literal or name) the way Janus does (`getaddrinfo`, first result).
@@ -161,11 +176,45 @@ pub fn validate(body: &Value) -> Result<IpAddr, VideoRoomError> {
                 "Invalid SRTP suite ({suite})"
             )));
         }
-        return Err(VideoRoomError::Unknown(
-            "SRTP forwarders are not supported yet".into(),
-        ));
     }
     Ok(host)
+}
+
+/// What a request asks for as to SRTP (`srtp_suite` + `srtp_crypto`, top level only as
+/// in Janus; the suite was checked by [`validate`]).
+#[derive(Debug, Clone, Copy)]
+enum Srtp {
+    Plain,
+    Key(SdesKey),
+    /// `srtp_crypto` does not decode to a key: Janus creates no audio/video forwarder.
+    Unusable,
+}
+
+impl Srtp {
+    fn of(body: &Value) -> Srtp {
+        let (Some(suite), Some(crypto)) = (
+            body.get("srtp_suite").and_then(Value::as_u64),
+            body.get("srtp_crypto"),
+        ) else {
+            return Srtp::Plain;
+        };
+        match SdesKey::from_base64(suite as u8, crypto.as_str().unwrap_or_default()) {
+            Ok(key) => Srtp::Key(key),
+            Err(e) => {
+                tracing::warn!("videoroom: rtp_forward with an unusable srtp_crypto ({e})");
+                Srtp::Unusable
+            }
+        }
+    }
+
+    /// The key of a new forwarder of `kind` (data is never encrypted); `Err` = create none.
+    fn key_for(self, kind: StreamKind) -> Result<Option<SdesKey>, Srtp> {
+        match (kind, self) {
+            (StreamKind::Data, _) | (_, Srtp::Plain) => Ok(None),
+            (_, Srtp::Key(key)) => Ok(Some(key)),
+            (_, Srtp::Unusable) => Err(self),
+        }
+    }
 }
 
 /// Adds the forwarders `body` asks for to `p`; returns the reply's body part (`forwarders`
@@ -175,6 +224,7 @@ pub fn add(p: &mut Publisher, body: &Value, host: IpAddr) -> (Map<String, Value>
     let mut reply = Map::new();
     let mut video = false;
     let family = api::opt_str(body, "host_family");
+    let srtp = Srtp::of(body);
     if let Some(list) = body
         .get("streams")
         .and_then(Value::as_array)
@@ -197,6 +247,9 @@ pub fn add(p: &mut Publisher, body: &Value, host: IpAddr) -> (Map<String, Value>
                 ports.push((s.get("port_2"), s.get("pt_2"), s.get("ssrc_2"), 1));
                 ports.push((s.get("port_3"), s.get("pt_3"), s.get("ssrc_3"), 2));
             }
+            let Ok(key) = srtp.key_for(ps.kind) else {
+                continue;
+            };
             for (port, pt, ssrc, substream) in ports {
                 let Some(port) = port
                     .and_then(Value::as_u64)
@@ -213,6 +266,7 @@ pub fn add(p: &mut Publisher, body: &Value, host: IpAddr) -> (Map<String, Value>
                     ssrc: u32_of(ssrc),
                     substream,
                     simulcast,
+                    srtp: key,
                 };
                 video |= f.kind == StreamKind::Video;
                 out.push(f.summary());
@@ -289,6 +343,9 @@ pub fn add(p: &mut Publisher, body: &Value, host: IpAddr) -> (Map<String, Value>
             continue;
         };
         let Some(mid) = first(kind) else { continue };
+        let Ok(key) = srtp.key_for(kind) else {
+            continue;
+        };
         let f = Forwarder {
             stream_id: new_stream_id(p),
             kind,
@@ -298,6 +355,7 @@ pub fn add(p: &mut Publisher, body: &Value, host: IpAddr) -> (Map<String, Value>
             ssrc: u32_of(body.get(ssrc_k)),
             substream,
             simulcast: simulcast && kind == StreamKind::Video,
+            srtp: key,
         };
         video |= kind == StreamKind::Video;
         rtp.insert(id_k.into(), f.stream_id.into());
@@ -326,11 +384,13 @@ pub fn targets(p: &Publisher) -> Vec<ForwardTarget> {
                 f.substream.min(ps.layers.saturating_sub(1))
             };
             Some(ForwardTarget {
+                stream_id: f.stream_id,
                 rtp_index,
                 layer,
                 addr: f.addr,
                 pt: f.pt,
                 ssrc: f.ssrc,
+                srtp: f.srtp,
             })
         })
         .collect()

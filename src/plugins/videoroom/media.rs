@@ -9,8 +9,7 @@
 //! running engine; [`RouterFactory`] makes one per room.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use media_core::engine::{MediaSink, OutgoingMessage, Peer, RtpIn};
@@ -21,7 +20,7 @@ use signaling::ids::HandleId;
 
 use super::api::Id;
 use super::core::MediaOp;
-use super::forwarder::ForwardTarget;
+use super::forward_out::{ForwardOut, ForwardSockets};
 use crate::app::MediaHost;
 
 /// What the plugin needs of a room's forwarding engine (`media_core::forward` `RouterHandle`).
@@ -66,12 +65,9 @@ pub fn engine_routers() -> RouterFactory {
 struct PublisherRelay {
     label: Mutex<String>,
     data_targets: Mutex<Arc<Vec<Peer>>>,
-    forwards: Mutex<Arc<Vec<ForwardTarget>>>,
+    forwards: Mutex<Arc<Vec<ForwardOut>>>,
     sockets: Arc<ForwardSockets>,
 }
-
-/// Largest RTP packet forwarded (a 1500-byte MTU cannot bring bigger ones).
-const MAX_FORWARDED: usize = 1500;
 
 impl PublisherRelay {
     fn relay_data(&self, data: Bytes, text: bool) {
@@ -91,62 +87,15 @@ impl PublisherRelay {
                 });
             }
         }
-        for f in self.forwards().iter().filter(|f| f.rtp_index.is_none()) {
-            self.sockets.send(&data, f.addr);
-        }
+        self.sockets.forward_data(&self.forwards(), &data);
     }
 
-    fn forwards(&self) -> Arc<Vec<ForwardTarget>> {
+    fn forwards(&self) -> Arc<Vec<ForwardOut>> {
         self.forwards.lock().map(|f| f.clone()).unwrap_or_default()
     }
 
-    /// Copies an RTP packet to the forwarders of its stream and layer, with their PT/SSRC.
     fn forward_rtp(&self, rtp: &RtpIn) {
-        let forwards = self.forwards();
-        let len = rtp.packet.len();
-        if forwards.is_empty() || !(12..=MAX_FORWARDED).contains(&len) {
-            return;
-        }
-        for f in forwards
-            .iter()
-            .filter(|f| f.rtp_index == Some(rtp.stream) && f.layer == rtp.layer)
-        {
-            let mut buf = [0u8; MAX_FORWARDED];
-            buf[..len].copy_from_slice(&rtp.packet);
-            if f.pt != 0 {
-                buf[1] = (buf[1] & 0x80) | (f.pt & 0x7f);
-            }
-            if f.ssrc != 0 {
-                buf[8..12].copy_from_slice(&f.ssrc.to_be_bytes());
-            }
-            self.sockets.send(&buf[..len], f.addr);
-        }
-    }
-}
-
-/// The plugin's sending sockets for RTP forwarders (one per address family, lazily bound,
-/// non-blocking: a full socket buffer drops the packet rather than stall the engine).
-#[derive(Default)]
-struct ForwardSockets {
-    v4: OnceLock<Option<UdpSocket>>,
-    v6: OnceLock<Option<UdpSocket>>,
-}
-
-impl ForwardSockets {
-    fn send(&self, packet: &[u8], to: SocketAddr) {
-        let (cell, bind) = if to.is_ipv4() {
-            (&self.v4, "0.0.0.0:0")
-        } else {
-            (&self.v6, "[::]:0")
-        };
-        let socket = cell.get_or_init(|| {
-            let s = UdpSocket::bind(bind).ok()?;
-            s.set_nonblocking(true).ok()?;
-            Some(s)
-        });
-        if let Some(s) = socket {
-            let _ = s.send_to(packet, to);
-        }
+        self.sockets.forward_rtp(&self.forwards(), rtp);
     }
 }
 
@@ -368,7 +317,7 @@ impl Media {
                 // Forwarders may be set before the publisher's PC is up: keep them ready.
                 if let Some(r) = self.relay(publisher) {
                     if let Ok(mut f) = r.forwards.lock() {
-                        *f = Arc::new(targets);
+                        *f = Arc::new(ForwardOut::build(&f, targets));
                     }
                 }
             }

@@ -14,6 +14,7 @@
 pub mod api;
 mod core;
 pub mod errors;
+mod forward_out;
 mod forwarder;
 mod media;
 mod publisher;

@@ -424,7 +424,7 @@ impl State {
         )
     }
 
-    /// Plain-RTP forwarders of a publisher's streams (no SRTP, no RTCP yet; see `forwarder`).
+    /// RTP/SRTP forwarders of a publisher's streams (no RTCP feedback yet; see `forwarder`).
     fn rtp_forward(&mut self, body: &Value) -> Result<Value, VideoRoomError> {
         let string_ids = self.settings.string_ids;
         api::check(body, RTP_FORWARD_PARAMS)?;

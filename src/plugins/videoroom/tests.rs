@@ -1225,6 +1225,83 @@ fn rtp_forwarders_are_created_listed_and_stopped() {
 }
 
 #[test]
+fn srtp_forwarders_carry_their_key_and_unusable_keys_create_no_media_forwarder() {
+    let mut s = state();
+    alice_publishes(&mut s);
+    // 30 bytes of key + salt in base64 (40 characters), as in an SDES inline key.
+    let key = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNk";
+    let r = s
+        .handle_sync(
+            "rtp_forward",
+            &json!({"room":1234,"secret":"adminpwd","publisher_id":111,"host":"127.0.0.1",
+                    "srtp_suite":32,"srtp_crypto":key,
+                    "streams":[{"mid":"0","port":5002},{"mid":"2","port":5008}]}),
+        )
+        .expect("sync");
+    let f = r["forwarders"].as_array().expect("list");
+    assert_eq!(f.len(), 2);
+    assert_eq!(
+        keys(&f[0]),
+        ["stream_id", "host", "port", "type", "srtp"],
+        "audio: srtp last, as Janus"
+    );
+    assert_eq!(f[0]["srtp"], true);
+    assert_eq!(f[1]["type"], "data");
+    assert!(f[1].get("srtp").is_none(), "data is never encrypted");
+    let targets = media(&s.take_outputs())
+        .into_iter()
+        .find_map(|m| match m {
+            MediaOp::Forwarders { publisher, targets } if publisher == A => Some(targets),
+            _ => None,
+        })
+        .expect("targets");
+    assert_eq!(
+        targets[0].srtp.map(|k| k.profile()),
+        Some(media_core::srtp::ProtectionProfile::Aes128CmHmacSha1_32)
+    );
+    assert_eq!(targets[0].stream_id, f[0]["stream_id"]);
+    assert!(targets[1].srtp.is_none());
+
+    // Too short (29 bytes) or not base64: Janus creates no audio/video forwarder and still
+    // replies with success, listing what it did create.
+    for bad in [&key[..36], "not base64!"] {
+        for body in [
+            json!({"room":1234,"secret":"adminpwd","publisher_id":111,"host":"127.0.0.1",
+                   "srtp_suite":80,"srtp_crypto":bad,
+                   "streams":[{"mid":"1","port":5004,"port_2":5006},{"mid":"2","port":5010}]}),
+            json!({"room":1234,"secret":"adminpwd","publisher_id":111,"host":"127.0.0.1",
+                   "srtp_suite":80,"srtp_crypto":bad,"audio_port":6000,"data_port":6004}),
+        ] {
+            let r = s.handle_sync("rtp_forward", &body).expect("sync");
+            assert_eq!(r["videoroom"], "rtp_forward");
+            match r.get("forwarders") {
+                Some(f) => {
+                    let f = f.as_array().expect("list");
+                    assert_eq!(f.len(), 1, "{bad}: only the data forwarder");
+                    assert_eq!(f[0]["type"], "data");
+                }
+                None => assert_eq!(
+                    keys(&r["rtp_stream"]),
+                    ["data_stream_id", "data", "warning", "host"]
+                ),
+            }
+        }
+    }
+    // A wrong suite is refused before anything else.
+    let r = s
+        .handle_sync(
+            "rtp_forward",
+            &json!({"room":1234,"secret":"adminpwd","publisher_id":111,"host":"127.0.0.1",
+                    "srtp_suite":40,"srtp_crypto":key,"audio_port":6000}),
+        )
+        .expect("sync");
+    assert_eq!(
+        (r["error_code"].clone(), r["error"].clone()),
+        (json!(430), json!("Invalid SRTP suite (40)"))
+    );
+}
+
+#[test]
 fn svc_layer_changes_reach_the_subscriber_as_janus_events() {
     let mut s = state();
     alice_publishes(&mut s);

@@ -384,6 +384,32 @@ export async function startEnvironment({ chromiumFlags = [] } = {}) {
     serverUrl: (transport) => (transport === 'ws' ? target.wsUrl : target.httpUrl),
     serverLog: (n = 80) => (target ? target.proc.log.tail(n) : '(stopped)'),
     /**
+     * ffmpeg receiving one SRTP stream (SDES key in the SDP's a=crypto line, RFC 4568) in the
+     * server's network namespace and decoding it; stopped after the test. `rtpmap` is e.g.
+     * "100 VP8/90000"; `suite` "AES_CM_128_HMAC_SHA1_80" or "_32"; `keyB64` the inline key.
+     * Returns {port, frames(), log()}: frames() is the count of frames ffmpeg decoded so far.
+     */
+    async ffmpegSrtpSink(t, { media = 'video', rtpmap, suite, keyB64 }) {
+      // An even port (RTCP on port + 1), random: the namespace has nothing else on it.
+      const port = 40000 + 2 * Math.floor(Math.random() * 9000);
+      const pt = rtpmap.split(' ')[0];
+      const sdp = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=srtp forwarder', 'c=IN IP4 127.0.0.1', 't=0 0',
+        `m=${media} ${port} RTP/SAVP ${pt}`, `a=rtpmap:${rtpmap}`,
+        `a=crypto:1 ${suite} inline:${keyB64}`, ''].join('\r\n');
+      const file = path.join(tmp, `srtp-${port}.sdp`);
+      fs.writeFileSync(file, sdp);
+      const proc = spawnTracked('ffmpeg-srtp', [...target.wrap, 'ffmpeg', '-hide_banner', '-nostdin',
+        '-protocol_whitelist', 'file,udp,rtp,srtp', '-i', file, '-progress', 'pipe:1', '-f', 'null', '-'],
+      { cwd: tmp });
+      t.after(() => proc.stop(2000));
+      let frames = 0;
+      readline.createInterface({ input: proc.child.stdout }).on('line', (line) => {
+        const m = /^frame=(\d+)/.exec(line);
+        if (m) frames = Number(m[1]);
+      });
+      return { port, frames: () => frames, log: () => proc.log.tail(30), alive: proc.alive };
+    },
+    /**
      * A UDP receiver (lib/udp-sink.js) in the server's network namespace, so that the server's
      * plain RTP (rtp_forward) reaches it; stopped after the test. Returns {port, packets}
      * where packets fills with the RTP header fields of each datagram received.
