@@ -17,9 +17,12 @@ pub struct Metrics {
     sessions: IntGauge,
     handles: IntGauge,
     peers: IntGaugeVec,
-    counters: Vec<(IntCounter, fn(&media_core::engine::EngineStats) -> u64)>,
+    counters: Vec<(IntCounter, EngineRead)>,
     audiobridge: AudioBridgeMetrics,
 }
+
+/// Reads one engine counter at scrape time.
+type EngineRead = fn(&media_core::engine::EngineStats) -> u64;
 
 /// Reads one AudioBridge counter from a scrape-time snapshot.
 type AudioBridgeRead = fn(&crate::plugins::audiobridge::AudioBridgeMetrics) -> u64;
@@ -127,8 +130,7 @@ impl Metrics {
             let pc = prometheus::process_collector::ProcessCollector::for_self();
             let _ = registry.register(Box::new(pc));
         }
-        type Read = fn(&media_core::engine::EngineStats) -> u64;
-        let defs: [(&str, &str, Read); 15] = [
+        let defs: [(&str, &str, EngineRead); 15] = [
             (
                 "ianus_media_rtp_packets_in_total",
                 "SRTP packets received and decrypted",

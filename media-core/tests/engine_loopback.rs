@@ -244,7 +244,7 @@ async fn browser_like_client_gets_ice_dtls_gcm_srtp_and_data_echo() {
     for seq in 1..=5u16 {
         let plain = rtp(seq);
         socket
-            .send_to(&out.protect_rtp(&plain).expect("protect"), server)
+            .send_to(out.protect_rtp(&plain).expect("protect"), server)
             .await
             .expect("send");
         let echoed = timeout(DEADLINE, srtp_rx.recv())

@@ -236,7 +236,7 @@ async fn rtp_with_transport_wide_seq_gets_transport_cc_feedback() {
     for (i, tseq) in sent.iter().enumerate() {
         let plain = rtp_with_twcc(1000 + i as u16, *tseq);
         socket
-            .send_to(&out.protect_rtp(&plain).expect("protect"), server)
+            .send_to(out.protect_rtp(&plain).expect("protect"), server)
             .await
             .expect("send");
     }
@@ -301,7 +301,7 @@ async fn rtp_with_transport_wide_seq_gets_transport_cc_feedback() {
     for (i, tseq) in (7u16..12).enumerate() {
         let plain = rtp_with_twcc(2000 + i as u16, tseq);
         socket
-            .send_to(&out.protect_rtp(&plain).expect("protect"), server)
+            .send_to(out.protect_rtp(&plain).expect("protect"), server)
             .await
             .expect("send");
     }

@@ -327,7 +327,7 @@ mod tests {
         let p = rtp(5, 1);
         assert_eq!(
             &s_in
-                .unprotect_rtp(&c_out.protect_rtp(&p).expect("protect"))
+                .unprotect_rtp(c_out.protect_rtp(&p).expect("protect"))
                 .expect("unprotect")[..],
             &p[..]
         );
@@ -336,7 +336,7 @@ mod tests {
         let p = rtp(6, 1);
         assert_eq!(
             &c_in
-                .unprotect_rtp(&s_out.protect_rtp(&p).expect("protect"))
+                .unprotect_rtp(s_out.protect_rtp(&p).expect("protect"))
                 .expect("unprotect")[..],
             &p[..]
         );

@@ -127,7 +127,8 @@ pub(crate) enum Control {
     },
     DtlsDone {
         peer: PeerId,
-        result: Result<crate::srtp::SrtpContext, CloseReason>,
+        /// Boxed: the SRTP context is large and this message is sent once per peer.
+        result: Result<Box<crate::srtp::SrtpContext>, CloseReason>,
     },
 }
 

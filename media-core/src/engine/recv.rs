@@ -279,7 +279,7 @@ impl Receiver {
                     let Some(e) = self.peers.get_mut(&peer) else {
                         return;
                     };
-                    e.srtp_in = Some(ctx);
+                    e.srtp_in = Some(*ctx);
                     e.shared()
                         .dtls_state
                         .store(DtlsState::Connected as u8, Ordering::Relaxed);
@@ -806,7 +806,7 @@ fn start_dtls(
         }
         engine.control(Control::DtlsDone {
             peer: peer.id(),
-            result: Ok(inbound),
+            result: Ok(Box::new(inbound)),
         });
         let dtls: Arc<dyn webrtc_util::Conn + Send + Sync> = outcome.conn.clone();
         if data_channels {

@@ -222,11 +222,15 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        let mut general = GeneralConfig::default();
-        general.watchdog_period = Duration::from_millis(100);
-        let mut http = HttpConfig::default();
-        http.ip = [127, 0, 0, 1].into();
-        http.port = 0;
+        let general = GeneralConfig {
+            watchdog_period: Duration::from_millis(100),
+            ..GeneralConfig::default()
+        };
+        let http = HttpConfig {
+            ip: [127, 0, 0, 1].into(),
+            port: 0,
+            ..HttpConfig::default()
+        };
         Options { general, http }
     }
 }

@@ -467,7 +467,7 @@ impl MediaSink for EchoSession {
         };
         let s = &streams[i];
         let len = rtp.packet.len();
-        if len < 12 || len > MAX_RTP {
+        if !(12..=MAX_RTP).contains(&len) {
             return;
         }
         let ssrc =
