@@ -1335,3 +1335,71 @@ fn random_and_mutated_input_never_panics() {
     }
     assert!(got > 0);
 }
+
+/// VideoRoom `rtp_forward` with `simulcast: true` (Janus: a forwarder with its own simulcast
+/// context aiming at substream 2, temporal layer 2): what reaches the forwarder's egress is
+/// ONE stream — its own SSRC and PT, continuous sequence numbers, timestamps that never go
+/// back, picture ids that continue — following the top layer, falling back when it stops
+/// and climbing back only once the top layer sends a keyframe. No header extensions: the
+/// receiver is plain RTP.
+#[test]
+fn a_viewer_forwarder_follows_the_top_layer_falls_back_and_switches_on_keyframes_only() {
+    const FWD: SubscriberId = 1 << 63;
+    let mut room = Room::new(config());
+    room.add_publisher(1, vec![video_stream(0, 3)]);
+    let mut sim = SimPub::new(1, 3, true);
+    for _ in 0..30 {
+        step(&mut room, &mut sim, &[0, 1, 2], 0);
+    }
+    room.core
+        .set_forwarder(room.now, FWD, FWD, (1, 0), 0x5EED, SUB_PT);
+    let outs = room.drain();
+    sim.feedback(&outs);
+    let mut rx = Receiver::new(0x5EED);
+    for _ in 0..20 {
+        let outs = step(&mut room, &mut sim, &[0, 1, 2], 0);
+        rx.take(&outs, FWD);
+    }
+    assert_eq!(rx.sources, vec![(1, 2)], "the top layer first");
+    assert!(rx.tids.contains(&2), "every temporal layer (target 2)");
+    // The top layer stops: the forwarder falls back to the next one down.
+    for _ in 0..30 {
+        let outs = step(&mut room, &mut sim, &[0, 1], 0);
+        rx.take(&outs, FWD);
+    }
+    assert_eq!(rx.sources, vec![(1, 2), (1, 1)]);
+    // It comes back, but its keyframe is held back (PLIs unanswered): no switch yet, the
+    // middle layer keeps flowing.
+    let before = rx.packets.len();
+    let mut asked = Vec::new();
+    for _ in 0..10 {
+        let mut outs = room.advance(FRAME);
+        for (l, p) in sim.frame(&[0, 1, 2]) {
+            outs.extend(room.packet(1, 0, l, p));
+        }
+        rx.take(&outs, FWD);
+        asked.extend(outs);
+    }
+    assert_eq!(
+        rx.sources,
+        vec![(1, 2), (1, 1)],
+        "no switch without a keyframe"
+    );
+    assert!(rx.packets.len() > before, "the fallback layer still flows");
+    assert!(count(&asked, "pli") > 0, "a keyframe was asked for");
+    // The keyframe comes: switch up, still one continuous stream.
+    sim.feedback(&asked);
+    for _ in 0..20 {
+        let outs = step(&mut room, &mut sim, &[0, 1, 2], 0);
+        rx.take(&outs, FWD);
+    }
+    assert_eq!(rx.sources, vec![(1, 2), (1, 1), (1, 2)]);
+    assert!(rx
+        .packets
+        .values()
+        .all(|p| !RtpView::try_parse(p).expect("rtp").has_extension()));
+    // Removed like a subscriber: nothing more.
+    room.core.remove_subscriber(room.now, FWD);
+    let outs = step(&mut room, &mut sim, &[0, 1, 2], 0);
+    assert!(rtp_to(&outs, FWD).is_empty());
+}

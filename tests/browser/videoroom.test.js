@@ -486,6 +486,44 @@ test('simulcast: a subscriber switches substream 2 → 0 → 2 and keeps decodin
   }, { resultsExpr: '(() => { const o = {}; for (const k in (window.vr||{})) o[k] = {errors: window.vr[k].errors, events: window.vr[k].events}; return o; })()' });
 });
 
+test('rtp_forward simulcast: true: ffmpeg decodes ONE stream of the top layer of a simulcast publisher', { timeout: 150_000 }, async (t) => {
+  if (!env.demosDir) assert.fail('janus-demos is not installed: no videoroomtest.html');
+  // Plain RTP into ffmpeg: three layers on one port would not decode; the forwarder must
+  // relay one of them, rewritten into one stream, and (target 2) the biggest one.
+  const sink = await env.ffmpegSrtpSink(t, { rtpmap: '100 VP8/90000' });
+  const pubPage = await env.newPage(t);
+  await loadJanusPage(pubPage, env.staticBase, waitFor);
+  await withDiagnostics(t, env, pubPage, async () => {
+    // As in the simulcast test: a room without a bitrate cap, a 1280x720 capture as h/m/l.
+    await startPeer(pubPage, 'admin', { role: 'none' });
+    const room = await createRoom(pubPage, 'admin', { publishers: 3, bitrate: 0, videocodec: 'vp8' });
+    await startPeer(pubPage, 'simfwd', { role: 'publisher', room,
+      tracks: [{ type: 'video', capture: true, recv: false, simulcast: true }] });
+    const pub = await waitFor('simulcast publisher up, three encodings flowing', async () => {
+      const st = await peerState(pubPage, 'simfwd');
+      if (st && st.errors.length) throw new FatalError(`publisher: ${st.errors.join('; ')}`);
+      const flowing = st ? st.outVideo.filter((o) => o.framesEncoded > 0).length : 0;
+      return [st && st.up && flowing === 3, st];
+    }, { timeoutMs: 40_000, intervalMs: 500 });
+    const mid = pub.transceivers[0].mid;
+    const reply = await request(pubPage, 'admin', { request: 'rtp_forward', room, publisher_id: pub.id,
+      host: '127.0.0.1', streams: [{ mid, port: sink.port, pt: 100, simulcast: true }] });
+    t.diagnostic(`rtp_forward: ${JSON.stringify(reply)}`);
+    assert.equal(reply.videoroom, 'rtp_forward', JSON.stringify(reply));
+    assert.equal(reply.forwarders.length, 1, 'one forwarder, not one per substream');
+    const frames = await waitFor('ffmpeg decoding the simulcast forwarder', async () => {
+      if (!sink.alive()) throw new FatalError(`ffmpeg exited: ${sink.log()}`);
+      return [sink.frames() >= 30 && sink.size() !== null, sink.frames()];
+    }, { timeoutMs: 30_000, intervalMs: 500 });
+    const st = await peerState(pubPage, 'simfwd');
+    const widths = st.outVideo.map((o) => o.frameWidth).sort((a, b) => b - a);
+    t.diagnostic(`ffmpeg decoded ${frames} frames of ${JSON.stringify(sink.size())}; encodings ${JSON.stringify(st.outVideo)}`);
+    // The top layer: wider than every other encoding (Chrome may have scaled all of them
+    // since, under CPU load; the order between them stays).
+    assert.ok(sink.size().width > widths[1], `decoded ${sink.size().width} wide, encodings ${widths}`);
+  });
+});
+
 test('bitrate cap: a room\'s bitrate caps its publisher (REMB) and goes to the video', { timeout: 90_000 }, async (t) => {
   if (!env.demosDir) assert.fail('janus-demos is not installed: no videoroomtest.html');
   const page = await env.newPage(t);

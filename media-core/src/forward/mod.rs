@@ -23,6 +23,14 @@
 //! selection on one SSRC (RFC 9628 layer indices; the marker bit moves to the last relayed
 //! layer of each picture); sender reports rewritten per subscriber so lip-sync holds.
 //!
+//! RTP forwarders that "act as a viewer" (VideoRoom `rtp_forward` with `simulcast: true`) are
+//! subscribers here too ([`RouterInput::SetForwarder`]): one m-line following the best
+//! substream and temporal layer with the same selection, fallback, keyframe switching and
+//! header continuity, but sent through an [`RtpEgress`] (plain UDP or SDES-SRTP) instead of a
+//! peer, and without header extensions (a plain RTP receiver negotiated none). Duplicating
+//! the selection in the plugin would fork the one piece that must behave like Janus's
+//! simulcast context everywhere.
+//!
 //! Not done yet: AV1 SVC (layers are described by the dependency-descriptor header extension,
 //! which needs the template structure of the last keyframe to parse, and whose active decode
 //! targets must be rewritten when layers are dropped); the dependency descriptor is not
@@ -55,6 +63,41 @@ pub struct PublishedStream {
     pub layers: u8,
     /// The audio-level extension id, for talking detection (`None` = not negotiated).
     pub audio_level_ext: Option<u8>,
+}
+
+/// Where an RTP forwarder's packets go (VideoRoom `rtp_forward`: a UDP socket, SRTP when
+/// keyed). Called on the room task for each packet: must not block or allocate.
+pub trait RtpEgress: Send + Sync {
+    /// Sends one RTP packet (already rewritten). `Err` = dropped (counted as a send error).
+    fn send_rtp(&self, packet: &[u8]) -> Result<(), EgressError>;
+}
+
+/// Why an [`RtpEgress`] dropped a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EgressError {
+    #[error("packet larger than the egress accepts")]
+    TooLarge,
+    #[error("SRTP protection failed")]
+    Srtp,
+    #[error("socket send failed")]
+    Send,
+}
+
+/// What a room task's subscriber outputs go to: a WebRTC peer, or an RTP forwarder's egress.
+#[derive(Clone)]
+pub enum Target {
+    Peer(Peer),
+    Egress(std::sync::Arc<dyn RtpEgress>),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Peer(_) => f.write_str("Target::Peer"),
+            Target::Egress(_) => f.write_str("Target::Egress"),
+        }
+    }
 }
 
 /// One m-line of a subscriber and what feeds it.
@@ -204,6 +247,16 @@ pub enum RouterInput {
     },
     RemoveSubscriber {
         subscriber: SubscriberId,
+    },
+    /// Adds or updates an RTP forwarder following a (simulcast) video stream like a
+    /// subscriber ([`RoomCore::set_forwarder`]); removed with `RemoveSubscriber`. `forwarder`
+    /// shares the subscriber id space: callers pick ids no handle can have.
+    SetForwarder {
+        forwarder: SubscriberId,
+        egress: std::sync::Arc<dyn RtpEgress>,
+        source: (PublisherId, usize),
+        ssrc: u32,
+        pt: u8,
     },
     /// Ask the publisher for a keyframe on every video stream (`configure keyframe:true`).
     RequestKeyframe {

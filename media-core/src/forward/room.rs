@@ -30,7 +30,7 @@ use super::rewrite::{OutEntry, OutMap, SeqMap, Vp8Rewrite, AUDIO_SEQ_MAP, VIDEO_
 use super::simulcast::{next_temporal, LayerActivity, MAX_LAYERS};
 use super::{
     ExtensionIds, IncomingPacket, PublishedStream, PublisherId, RoomConfig, RouterEvent,
-    RouterInput, SubscriberId, Subscription,
+    RouterInput, SubscriberId, Subscription, Target,
 };
 use crate::engine::{MediaKind, Peer};
 use crate::rtcp::{self, CompoundIter, Rtcp, RtcpKind, SenderInfo};
@@ -527,7 +527,7 @@ impl<P> std::fmt::Debug for RoomCore<P> {
 /// Scratch capacity reserved up front: a full-MTU packet plus an RTX OSN.
 const SCRATCH_CAPACITY: usize = 1536;
 
-impl RoomCore<Peer> {
+impl RoomCore<Target> {
     /// Dispatches one contract input (what the room task receives).
     pub fn handle_input(&mut self, now: Instant, input: RouterInput) {
         match input {
@@ -542,13 +542,20 @@ impl RoomCore<Peer> {
                 publisher,
                 peer,
                 streams,
-            } => self.add_publisher(now, publisher, peer, streams),
+            } => self.add_publisher(now, publisher, Target::Peer(peer), streams),
             RouterInput::RemovePublisher { publisher } => self.remove_publisher(now, publisher),
             RouterInput::SetSubscriber {
                 subscriber,
                 peer,
                 subscriptions,
-            } => self.set_subscriber(now, subscriber, peer, subscriptions),
+            } => self.set_subscriber(now, subscriber, Target::Peer(peer), subscriptions),
+            RouterInput::SetForwarder {
+                forwarder,
+                egress,
+                source,
+                ssrc,
+                pt,
+            } => self.set_forwarder(now, forwarder, Target::Egress(egress), source, ssrc, pt),
             RouterInput::RemoveSubscriber { subscriber } => self.remove_subscriber(now, subscriber),
             RouterInput::RequestKeyframe { publisher } => self.request_keyframe(now, publisher),
             RouterInput::SetPublisherBitrate { publisher, bitrate } => {
@@ -864,6 +871,37 @@ impl<P> RoomCore<P> {
                 self.request_for_waiting_lines(now, ps);
             }
         }
+    }
+
+    /// An RTP forwarder acting as a viewer (Janus: `rtp_forward` with `simulcast: true`,
+    /// whose simulcast context aims at substream 2 and temporal layer 2 with the default
+    /// fallback): one line fed by `source`, relayed as `ssrc`/`pt` with every subscriber
+    /// guarantee (keyframe switches, continuous numbers and timestamps, VP8 picture ids),
+    /// and no header extensions — the receiver is plain RTP and negotiated none. Calling it
+    /// again with the same source keeps the line's state.
+    pub fn set_forwarder(
+        &mut self,
+        now: Instant,
+        id: SubscriberId,
+        peer: P,
+        source: (PublisherId, usize),
+        ssrc: u32,
+        pt: u8,
+    ) {
+        self.set_subscriber_extensions(now, id, ExtensionIds::default());
+        let line = Subscription {
+            sub_index: 0,
+            source: Some(source),
+            ssrc,
+            rtx_ssrc: None,
+            pt,
+            rtx_pt: None,
+            send: true,
+            substream_target: 2,
+            temporal_target: 2,
+            fallback_us: 0,
+        };
+        self.set_subscriber(now, id, peer, vec![line]);
     }
 
     pub fn remove_subscriber(&mut self, now: Instant, id: SubscriberId) {

@@ -9,7 +9,9 @@
 //! `sendmmsg` when the arena is full (64 packets) and after handling everything that woke it
 //! (so nothing queued outlives the wake-up: a removed subscriber gets nothing more). The
 //! fan-out allocates nothing of its own per packet per subscriber. It then sleeps until the
-//! core's next timer. RTCP stays on [`Peer::send_rtcp`] (a few per second).
+//! core's next timer. RTCP stays on [`Peer::send_rtcp`] (a few per second). RTP forwarders
+//! ([`Target::Egress`]) send each packet through their own egress at once (one `sendto`, no
+//! batch: there are few of them).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,7 +21,9 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::room::{CoreStats, RoomCore, RouterOutput};
-use super::{IncomingPacket, PublisherId, RoomConfig, RouterInput, RouterObserver, SubscriberId};
+use super::{
+    IncomingPacket, PublisherId, RoomConfig, RouterInput, RouterObserver, SubscriberId, Target,
+};
 use crate::engine::{MediaSink, Peer, RtpBatch, RtpIn};
 
 /// Media-channel depth: ~4 s of a 1,000 packet/s room. A burst beyond it means the task is
@@ -208,7 +212,7 @@ impl MediaSink for SubscriberSink {
 }
 
 async fn run(
-    mut core: RoomCore<Peer>,
+    mut core: RoomCore<Target>,
     mut ctrl_rx: mpsc::UnboundedReceiver<Control>,
     mut media_rx: mpsc::Receiver<RouterInput>,
     observer: Arc<dyn RouterObserver>,
@@ -263,16 +267,24 @@ async fn run(
 /// so it is encrypted into the batch before the next one is produced; the batch sends itself
 /// when full, the caller flushes the rest.
 fn drain(
-    core: &mut RoomCore<Peer>,
+    core: &mut RoomCore<Target>,
     observer: &dyn RouterObserver,
     batch: &mut RtpBatch,
     send_errors: &mut u64,
 ) {
     while let Some(out) = core.poll_output() {
         let sent = match out {
-            RouterOutput::Rtp { peer, packet, .. } => batch.push_rtp(peer, packet),
+            RouterOutput::Rtp { peer, packet, .. } => match peer {
+                Target::Peer(p) => batch.push_rtp(p, packet).map_err(drop),
+                Target::Egress(e) => e.send_rtp(packet).map_err(drop),
+            },
             RouterOutput::SubscriberRtcp { peer, packet, .. }
-            | RouterOutput::PublisherRtcp { peer, packet, .. } => peer.send_rtcp(packet),
+            | RouterOutput::PublisherRtcp { peer, packet, .. } => match peer {
+                Target::Peer(p) => p.send_rtcp(packet).map_err(drop),
+                // Janus's forwarders send no sender reports (RTCP only flows back from
+                // the receiver on `rtcp_port`).
+                Target::Egress(_) => Ok(()),
+            },
             RouterOutput::Event(e) => {
                 observer.on_event(e);
                 Ok(())

@@ -108,8 +108,9 @@ pub enum MediaOp {
         publisher: HandleId,
         targets: Vec<HandleId>,
     },
-    /// Where a publisher's RTP forwarders send.
+    /// Where a publisher's RTP forwarders send (viewer forwarders go through `room`'s task).
     Forwarders {
+        room: Id,
         publisher: HandleId,
         targets: Vec<super::forwarder::ForwardTarget>,
     },
@@ -588,6 +589,7 @@ impl State {
             if previous != forwards {
                 self.forward_targets.insert(p, forwards.clone());
                 self.media(MediaOp::Forwarders {
+                    room: room.clone(),
                     publisher: p,
                     targets: forwards,
                 });

@@ -9,12 +9,17 @@
 //! `stream_id`, same key). A fresh context would restart the rollover counter at 0 (RFC 3711
 //! §3.3.1) while the receiver has counted past a sequence-number wrap, and every packet would
 //! then fail its authentication there.
+//!
+//! Viewer forwarders (`simulcast: true`, see `forwarder`) are not sent from here per
+//! publisher packet: the room task relays them like subscribers and hands each rewritten
+//! packet to their [`ForwardEgress`] (same sockets, same SRTP context rules).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, OnceLock};
 
 use media_core::engine::RtpIn;
-use media_core::srtp::SdesSender;
+use media_core::forward::{EgressError, RtpEgress};
+use media_core::srtp::{SdesKey, SdesSender};
 
 use super::forwarder::ForwardTarget;
 
@@ -63,6 +68,52 @@ impl ForwardOut {
     }
 }
 
+/// The sending end of a viewer forwarder: called by the room task with each packet it
+/// relays to the forwarder (rewritten, plain), protected here when keyed.
+pub struct ForwardEgress {
+    addr: SocketAddr,
+    key: Option<SdesKey>,
+    srtp: Option<SdesSender>,
+    sockets: Arc<ForwardSockets>,
+}
+
+impl ForwardEgress {
+    /// `Err` when the SRTP context cannot be made from the key.
+    pub fn new(
+        addr: SocketAddr,
+        key: Option<SdesKey>,
+        sockets: Arc<ForwardSockets>,
+    ) -> Result<ForwardEgress, media_core::srtp::SrtpError> {
+        let srtp = key.as_ref().map(SdesSender::new).transpose()?;
+        Ok(ForwardEgress {
+            addr,
+            key,
+            srtp,
+            sockets,
+        })
+    }
+
+    /// Whether this egress sends where and how `target` asks (then it is kept, SRTP
+    /// context and all, across rebuilt forwarder lists).
+    pub fn serves(&self, target: &ForwardTarget) -> bool {
+        self.addr == target.addr && self.key == target.srtp
+    }
+}
+
+impl RtpEgress for ForwardEgress {
+    fn send_rtp(&self, packet: &[u8]) -> Result<(), EgressError> {
+        if packet.len() > MAX_FORWARDED {
+            return Err(EgressError::TooLarge);
+        }
+        match &self.srtp {
+            None => self.sockets.try_send(packet, self.addr),
+            Some(srtp) => srtp
+                .protect_with(packet, |p| self.sockets.try_send(p, self.addr))
+                .map_err(|_| EgressError::Srtp)?,
+        }
+    }
+}
+
 /// The plugin's sending sockets for RTP forwarders (one per address family, lazily bound,
 /// non-blocking: a full socket buffer drops the packet rather than stall the engine).
 #[derive(Default)]
@@ -73,6 +124,13 @@ pub struct ForwardSockets {
 
 impl ForwardSockets {
     pub fn send(&self, packet: &[u8], to: SocketAddr) {
+        // Forwarding is fire-and-forget, as in Janus (a failed `sendto` is only logged).
+        let _ = self.try_send(packet, to);
+    }
+
+    /// Sends one datagram; `Err` when no socket could be bound or the send failed (a full
+    /// socket buffer included: the packet is dropped, never waited for).
+    pub fn try_send(&self, packet: &[u8], to: SocketAddr) -> Result<(), EgressError> {
         let (cell, bind) = if to.is_ipv4() {
             (&self.v4, "0.0.0.0:0")
         } else {
@@ -83,8 +141,12 @@ impl ForwardSockets {
             s.set_nonblocking(true).ok()?;
             Some(s)
         });
-        if let Some(s) = socket {
-            let _ = s.send_to(packet, to);
+        match socket {
+            Some(s) => s
+                .send_to(packet, to)
+                .map(drop)
+                .map_err(|_| EgressError::Send),
+            None => Err(EgressError::Send),
         }
     }
 
@@ -164,6 +226,7 @@ mod tests {
             pt: 100,
             ssrc: 4242,
             srtp,
+            viewer: false,
         }
     }
 
@@ -267,5 +330,35 @@ mod tests {
             p[8..12].copy_from_slice(&4242u32.to_be_bytes());
             p
         });
+    }
+
+    #[test]
+    fn a_viewer_egress_sends_what_the_room_gives_it_encrypted_once_with_its_key() {
+        let rx = receiver();
+        let to = rx.local_addr().expect("addr");
+        let key = SdesKey::new(80, &MASTER).expect("key");
+        let sockets = Arc::new(ForwardSockets::default());
+        let egress = ForwardEgress::new(to, Some(key), sockets.clone()).expect("egress");
+        let target = |srtp| ForwardTarget {
+            viewer: true,
+            ..target(7, to, srtp)
+        };
+        assert!(egress.serves(&target(Some(key))));
+        assert!(!egress.serves(&target(None)), "a new key is a new context");
+        let mut theirs = independent_decryptor(RtcProfile::Aes128CmHmacSha1_80);
+        for seq in [65535u16, 0] {
+            let sent = packet(seq).packet;
+            egress.send_rtp(&sent).expect("sent");
+            let plain = theirs.decrypt_rtp(&recv(&rx)).expect("decrypts");
+            assert_eq!(&plain[..], &sent[..], "sent as given (the room rewrote it)");
+        }
+        let plain = ForwardEgress::new(to, None, sockets).expect("egress");
+        let sent = packet(1).packet;
+        plain.send_rtp(&sent).expect("sent");
+        assert_eq!(recv(&rx), sent.to_vec());
+        assert_eq!(
+            plain.send_rtp(&[0u8; MAX_FORWARDED + 1]),
+            Err(EgressError::TooLarge)
+        );
     }
 }

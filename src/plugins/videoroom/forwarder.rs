@@ -7,8 +7,19 @@
 //! `media_core::srtp::sdes`, sent by `forward_out`). As in Janus 1.1.2, SRTP applies to audio
 //! and video forwarders, never to data ones, and a `srtp_crypto` that does not decode to the
 //! 30-byte key + salt creates no audio/video forwarder (the request still succeeds; the
-//! reply lists what was created). Not yet: RTCP feedback ports, and `simulcast: true` layer
-//! switching (the top layer is forwarded).
+//! reply lists what was created).
+//!
+//! `simulcast: true` on a video stream makes the forwarder "act as a viewer", as Janus 1.1.2
+//! does with its simulcast context (substream and temporal targets 2, default fallback): ONE
+//! stream following the best live substream, falling back when it stops, switching on
+//! keyframes, with continuous sequence numbers, timestamps and VP8 picture ids, and the SSRC
+//! given in `ssrc` or else the forwarder's `stream_id` (Janus's default). Such a forwarder is
+//! not handled on the publisher's packet path like the others: [`ForwardTarget::viewer`]
+//! targets become subscribers of the room's forwarding task (`media_core::forward`
+//! `RouterInput::SetForwarder`), which already does exactly this for WebRTC subscribers;
+//! only the sending end (`forward_out::ForwardEgress`) is ours.
+//!
+//! Not yet: RTCP feedback ports (`rtcp_port`).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
@@ -53,7 +64,7 @@ pub struct Forwarder {
     pub ssrc: u32,
     /// Simulcast substream forwarded (0 = lowest).
     pub substream: u8,
-    /// "Act as a viewer": forward the best layer (here: the top one).
+    /// "Act as a viewer": one stream following the best live layer (video only).
     pub simulcast: bool,
     /// SRTP suite and master key (audio/video only).
     pub srtp: Option<SdesKey>,
@@ -99,6 +110,9 @@ pub struct ForwardTarget {
     pub pt: u8,
     pub ssrc: u32,
     pub srtp: Option<SdesKey>,
+    /// `simulcast: true` on video: relayed by the room task like a subscriber (`layer` is
+    /// unused; `pt` and `ssrc` are resolved: never 0).
+    pub viewer: bool,
 }
 
 /// Resolves a host (IP literal or name) the way Janus does (`getaddrinfo`, first result).
@@ -378,19 +392,26 @@ pub fn targets(p: &Publisher) -> Vec<ForwardTarget> {
                 StreamKind::Data => None,
                 _ => Some(ps.rtp_index?),
             };
-            let layer = if f.simulcast {
-                ps.layers.saturating_sub(1)
+            let viewer = f.simulcast && ps.kind == StreamKind::Video;
+            let (pt, ssrc) = if viewer {
+                // The room task writes both into every packet: the publisher's PT unless
+                // overridden, and Janus's default SSRC for these forwarders, the stream id.
+                (
+                    if f.pt != 0 { f.pt } else { ps.pt },
+                    if f.ssrc != 0 { f.ssrc } else { f.stream_id },
+                )
             } else {
-                f.substream.min(ps.layers.saturating_sub(1))
+                (f.pt, f.ssrc)
             };
             Some(ForwardTarget {
                 stream_id: f.stream_id,
                 rtp_index,
-                layer,
+                layer: f.substream.min(ps.layers.saturating_sub(1)),
                 addr: f.addr,
-                pt: f.pt,
-                ssrc: f.ssrc,
+                pt,
+                ssrc,
                 srtp: f.srtp,
+                viewer,
             })
         })
         .collect()

@@ -1144,7 +1144,9 @@ fn rtp_forwarders_are_created_listed_and_stopped() {
     let targets = media(&out)
         .into_iter()
         .find_map(|m| match m {
-            MediaOp::Forwarders { publisher, targets } if publisher == A => Some(targets),
+            MediaOp::Forwarders {
+                publisher, targets, ..
+            } if publisher == A => Some(targets),
             _ => None,
         })
         .expect("forwarder targets for the media side");
@@ -1251,7 +1253,9 @@ fn srtp_forwarders_carry_their_key_and_unusable_keys_create_no_media_forwarder()
     let targets = media(&s.take_outputs())
         .into_iter()
         .find_map(|m| match m {
-            MediaOp::Forwarders { publisher, targets } if publisher == A => Some(targets),
+            MediaOp::Forwarders {
+                publisher, targets, ..
+            } if publisher == A => Some(targets),
             _ => None,
         })
         .expect("targets");
@@ -1341,4 +1345,49 @@ fn svc_layer_changes_reach_the_subscriber_as_janus_events() {
         evs[1].data,
         json!({"videoroom":"event","room":1234,"mid":"1","temporal_layer":0})
     );
+}
+
+/// `simulcast: true` on a simulcast video stream: ONE forwarder that the room task relays
+/// like a subscriber (a viewer target), with the publisher's PT unless `pt` is given and
+/// Janus's default SSRC, the stream id, unless `ssrc` is given; no `port_2`/`port_3` ones.
+/// `simulcast: true` on audio changes nothing.
+#[test]
+fn a_simulcast_forwarder_is_one_viewer_target_with_janus_defaults() {
+    let mut s = state();
+    alice_publishes(&mut s);
+    let r = s
+        .handle_sync(
+            "rtp_forward",
+            &json!({"room":1234,"secret":"adminpwd","publisher_id":111,"host":"127.0.0.1",
+                    "streams":[{"mid":"1","port":5004,"simulcast":true},
+                               {"mid":"1","port":5006,"simulcast":true,"ssrc":77,"pt":100},
+                               {"mid":"0","port":5002,"simulcast":true}]}),
+        )
+        .expect("sync");
+    let f = r["forwarders"].as_array().expect("list");
+    assert_eq!(f.len(), 3);
+    let targets = media(&s.take_outputs())
+        .into_iter()
+        .find_map(|m| match m {
+            MediaOp::Forwarders {
+                publisher, targets, ..
+            } if publisher == A => Some(targets),
+            _ => None,
+        })
+        .expect("targets");
+    assert_eq!(targets.len(), 3);
+    let t = &targets[0];
+    assert!(t.viewer);
+    assert_eq!(t.rtp_index, Some(1));
+    assert_eq!(
+        (t.pt, t.ssrc),
+        (96, t.stream_id),
+        "publisher PT, stream id as SSRC"
+    );
+    assert_eq!(t.stream_id, f[0]["stream_id"]);
+    let t = &targets[1];
+    assert!(t.viewer);
+    assert_eq!((t.pt, t.ssrc), (100, 77));
+    assert!(!targets[2].viewer, "audio is forwarded as is");
+    assert_eq!((targets[2].pt, targets[2].ssrc), (0, 0));
 }

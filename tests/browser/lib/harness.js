@@ -386,16 +386,18 @@ export async function startEnvironment({ chromiumFlags = [] } = {}) {
     /**
      * ffmpeg receiving one SRTP stream (SDES key in the SDP's a=crypto line, RFC 4568) in the
      * server's network namespace and decoding it; stopped after the test. `rtpmap` is e.g.
-     * "100 VP8/90000"; `suite` "AES_CM_128_HMAC_SHA1_80" or "_32"; `keyB64` the inline key.
-     * Returns {port, frames(), log()}: frames() is the count of frames ffmpeg decoded so far.
+     * "100 VP8/90000"; `suite` "AES_CM_128_HMAC_SHA1_80" or "_32"; `keyB64` the inline key;
+     * without `suite`, plain RTP. Returns {port, frames(), size(), log()}: frames() is the
+     * count of frames ffmpeg decoded so far, size() the decoded video size ({width, height},
+     * from the stream ffmpeg reports once it has decoded a keyframe) or null before.
      */
     async ffmpegSrtpSink(t, { media = 'video', rtpmap, suite, keyB64 }) {
       // An even port (RTCP on port + 1), random: the namespace has nothing else on it.
       const port = 40000 + 2 * Math.floor(Math.random() * 9000);
       const pt = rtpmap.split(' ')[0];
       const sdp = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=srtp forwarder', 'c=IN IP4 127.0.0.1', 't=0 0',
-        `m=${media} ${port} RTP/SAVP ${pt}`, `a=rtpmap:${rtpmap}`,
-        `a=crypto:1 ${suite} inline:${keyB64}`, ''].join('\r\n');
+        `m=${media} ${port} ${suite ? 'RTP/SAVP' : 'RTP/AVP'} ${pt}`, `a=rtpmap:${rtpmap}`,
+        ...(suite ? [`a=crypto:1 ${suite} inline:${keyB64}`] : []), ''].join('\r\n');
       const file = path.join(tmp, `srtp-${port}.sdp`);
       fs.writeFileSync(file, sdp);
       const proc = spawnTracked('ffmpeg-srtp', [...target.wrap, 'ffmpeg', '-hide_banner', '-nostdin',
@@ -403,11 +405,16 @@ export async function startEnvironment({ chromiumFlags = [] } = {}) {
       { cwd: tmp });
       t.after(() => proc.stop(2000));
       let frames = 0;
+      let size = null;
       readline.createInterface({ input: proc.child.stdout }).on('line', (line) => {
         const m = /^frame=(\d+)/.exec(line);
         if (m) frames = Number(m[1]);
       });
-      return { port, frames: () => frames, log: () => proc.log.tail(30), alive: proc.alive };
+      readline.createInterface({ input: proc.child.stderr }).on('line', (line) => {
+        const m = /Stream #\d+:\d+.*Video: .*?(\d{2,5})x(\d{2,5})/.exec(line);
+        if (m && !size) size = { width: Number(m[1]), height: Number(m[2]) };
+      });
+      return { port, frames: () => frames, size: () => size, log: () => proc.log.tail(30), alive: proc.alive };
     },
     /**
      * A UDP receiver (lib/udp-sink.js) in the server's network namespace, so that the server's
