@@ -232,6 +232,15 @@ fn read_extension(value: &[u8]) {
     let _ = ext::playout_delay(value);
     let _ = ext::video_orientation(value);
     let _ = ext::dependency_descriptor(value);
+    // Twice through one reader: a structure the first parse keeps is used by the second.
+    let mut dd = rtp::dd::DdReader::new();
+    for _ in 0..2 {
+        if let Ok(d) = dd.parse(value) {
+            assert!(d.fdiffs().len() <= rtp::dd::MAX_FDIFFS);
+            assert!(d.chain_fdiffs().len() <= rtp::dd::MAX_CHAINS);
+            assert!(dd.structure().is_some());
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1211,6 +1211,7 @@ fn header_extensions_are_rebuilt_with_the_subscribers_ids_and_mid() {
             audio_level: None,
             video_orientation: Some(7),
             playout_delay: None,
+            dependency_descriptor: None,
         },
     );
     let mut s = sub((1, 0), 0xAAAA);
@@ -1225,6 +1226,7 @@ fn header_extensions_are_rebuilt_with_the_subscribers_ids_and_mid() {
             audio_level: None,
             video_orientation: None,
             playout_delay: None,
+            dependency_descriptor: None,
         },
     );
     let mut b = vec![0x90, 0x80 | VP8_PT, 0, 1, 0, 0, 0, 9, 0, 0, 0x12, 0x34];

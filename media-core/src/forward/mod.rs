@@ -21,7 +21,9 @@
 //! 500 ms per publisher stream; REMB to the publisher from the room/publisher bitrate;
 //! simulcast substream/temporal selection with fallback; VP9 SVC spatial/temporal layer
 //! selection on one SSRC (RFC 9628 layer indices; the marker bit moves to the last relayed
-//! layer of each picture); sender reports rewritten per subscriber so lip-sync holds.
+//! layer of each picture); AV1 SVC the same way from the dependency-descriptor header
+//! extension (AV1 RTP spec Appendix A, [`crate::rtp::dd`]); sender reports rewritten per
+//! subscriber so lip-sync holds.
 //!
 //! RTP forwarders that "act as a viewer" (VideoRoom `rtp_forward` with `simulcast: true`) are
 //! subscribers here too ([`RouterInput::SetForwarder`]): one m-line following the best
@@ -31,10 +33,20 @@
 //! the selection in the plugin would fork the one piece that must behave like Janus's
 //! simulcast context everywhere.
 //!
-//! Not done yet: AV1 SVC (layers are described by the dependency-descriptor header extension,
-//! which needs the template structure of the last keyframe to parse, and whose active decode
-//! targets must be rewritten when layers are dropped); the dependency descriptor is not
-//! carried to subscribers at all today, which is fine for single-layer AV1 only.
+//! AV1 SVC: a per-stream [`crate::rtp::dd::DdReader`] keeps the template structure of the
+//! last key frame and maps each packet's template to its spatial/temporal ids. Spatial climbs
+//! wait for a key frame (requested with a PLI); temporal climbs happen at a frame whose DTI
+//! is "switch" for the decode target the subscriber will follow (`decide_svc`); going down
+//! takes effect at the next picture. The descriptor is relayed to subscribers byte for byte
+//! (two-byte extension form when it carries the structure): its `active_decode_targets` are
+//! NOT rewritten when layers are dropped. Why that is enough: relayed frames reference only
+//! relayed frames (that is what the selection guarantees), and a receiver decodes by the
+//! frame diffs; libwebrtc reads the active decode targets and chains only for loss
+//! notification, which it does not negotiate by default. A receiver that picked its decode
+//! target from the (unrewritten) bitmask would wait for frames that never come; rewriting it
+//! (and the frame numbers) is the known next step if one shows up. An AV1 packet whose
+//! descriptor cannot be resolved (no structure yet, malformed) is dropped on SVC lines and a
+//! key frame requested.
 
 use bytes::Bytes;
 
@@ -154,13 +166,13 @@ pub enum RouterEvent {
         sub_index: usize,
         temporal: u8,
     },
-    /// VP9 SVC: the highest relayed spatial layer changed (Janus event `spatial_layer`).
+    /// VP9/AV1 SVC: the highest relayed spatial layer changed (Janus event `spatial_layer`).
     SpatialLayer {
         subscriber: SubscriberId,
         sub_index: usize,
         spatial: u8,
     },
-    /// VP9 SVC: the relayed temporal layer changed (Janus event `temporal_layer`).
+    /// VP9/AV1 SVC: the relayed temporal layer changed (Janus event `temporal_layer`).
     TemporalLayer {
         subscriber: SubscriberId,
         sub_index: usize,
@@ -205,7 +217,14 @@ pub struct ExtensionIds {
     pub audio_level: Option<u8>,
     pub video_orientation: Option<u8>,
     pub playout_delay: Option<u8>,
+    /// AV1 RTP spec Appendix A dependency descriptor: read from AV1 publishers to select
+    /// layers, relayed to subscribers unchanged (two-byte form when longer than 16 bytes).
+    pub dependency_descriptor: Option<u8>,
 }
+
+/// The ID subscribers' offers give the dependency descriptor (Janus has no fixed default for
+/// it; 11 is free among the IDs above and in `RtpExtension::janus_default_id`).
+pub const SUBSCRIBER_DD_EXT_ID: u8 = 11;
 
 impl ExtensionIds {
     /// The IDs Janus's VideoRoom (and ours) offers subscribers: the default for subscribers.
@@ -214,6 +233,7 @@ impl ExtensionIds {
         audio_level: Some(1),
         video_orientation: Some(13),
         playout_delay: Some(12),
+        dependency_descriptor: Some(SUBSCRIBER_DD_EXT_ID),
     };
 }
 

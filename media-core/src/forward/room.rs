@@ -11,7 +11,7 @@
 //! deliberate drops closed, RFC 3550 §5.1), a timestamp line that advances by wall-clock time
 //! across switches, VP8 picture id / TL0PICIDX continuity (RFC 7741 §4.2), switches only on a
 //! keyframe of the new source, simulcast fallback and temporal dropping ([`super::simulcast`]),
-//! VP9 SVC layer dropping on one SSRC (`decide_svc`).
+//! VP9 and AV1 (dependency descriptor) SVC layer dropping on one SSRC (`decide_svc`).
 //!
 //! Feedback: subscriber NACKs (RFC 4585 §6.2.1) are answered from the publisher stream's RTX
 //! cache through the subscriber's sequence mapping, as RTX (RFC 4588 §4) when negotiated;
@@ -34,6 +34,7 @@ use super::{
 };
 use crate::engine::{MediaKind, Peer};
 use crate::rtcp::{self, CompoundIter, Rtcp, RtcpKind, SenderInfo};
+use crate::rtp::dd::{DdError, DdReader, FrameDescriptor};
 use crate::rtp::{self, seq_delta, vp8::Vp8Descriptor, vp9::Vp9Descriptor, RtpView, TsRewriter};
 use crate::sdp::Codec;
 
@@ -168,6 +169,8 @@ struct PubStream {
     /// Subscriber m-lines fed by this stream: (subscriber slot, line index).
     bindings: Vec<(u32, u32)>,
     talk: Talk,
+    /// AV1: the dependency descriptors' template structure and active decode targets.
+    dd: DdReader,
 }
 
 impl PubStream {
@@ -181,6 +184,7 @@ impl PubStream {
             fir_base: None,
             bindings: Vec::new(),
             talk: Talk::default(),
+            dd: DdReader::new(),
         }
     }
 
@@ -385,17 +389,24 @@ struct Meta {
     pid: Option<(u16, usize, bool)>,
     /// (value, offset in the payload)
     tl0: Option<(u8, usize)>,
-    /// VP9 layer indices, when the descriptor carries them (SVC).
+    /// VP9 layer indices or the AV1 dependency descriptor's layers, when present (SVC).
     svc: Option<SvcLayers>,
+    /// An AV1 packet whose dependency descriptor cannot be resolved (no structure yet, or
+    /// malformed): its layers are unknown, so SVC lines drop it.
+    svc_unknown: bool,
 }
 
-/// What a VP9 descriptor says about a packet's place in an SVC picture (RFC 9628 §4.2).
+/// What a VP9 descriptor (RFC 9628 §4.2) or an AV1 dependency descriptor (AV1 RTP spec
+/// §A.8) says about a packet's place in an SVC picture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SvcLayers {
     sid: u8,
     tid: u8,
-    /// U: the picture is a safe entry into its temporal layer (see `decide_svc`).
+    /// VP9 U: the picture is a safe entry into its temporal layer (see `decide_svc`).
     switching_up: bool,
+    /// AV1: the decode targets this frame is a switch point of (DTI `S`, bit per decode
+    /// target); `None` for VP9.
+    switch_dts: Option<u32>,
     /// B / E: first / last packet of this spatial layer's frame.
     frame_start: bool,
     frame_end: bool,
@@ -407,6 +418,9 @@ struct ExtValues {
     audio_level: Option<u8>,
     video_orientation: Option<u8>,
     playout_delay: Option<[u8; 3]>,
+    /// Where the dependency descriptor's value is in the packet: (offset, length). Too long
+    /// to copy per packet; read from the cached packet when relaying.
+    dependency_descriptor: Option<(u16, u8)>,
 }
 
 impl ExtValues {
@@ -425,9 +439,20 @@ impl ExtValues {
                 v.video_orientation = e.value.first().copied();
             } else if id == ids.playout_delay {
                 v.playout_delay = e.value.get(..3).and_then(|b| b.try_into().ok());
+            } else if id == ids.dependency_descriptor {
+                v.dependency_descriptor = u16::try_from(e.offset)
+                    .ok()
+                    .zip(u8::try_from(e.value.len()).ok());
             }
         }
         v
+    }
+
+    /// The dependency descriptor's value in `packet` (the one `read` looked at).
+    fn dependency_descriptor<'p>(&self, packet: &'p [u8]) -> Option<&'p [u8]> {
+        let (at, len) = self.dependency_descriptor?;
+        let at = usize::from(at);
+        packet.get(at..at + usize::from(len))
     }
 }
 
@@ -1224,9 +1249,26 @@ impl<P> RoomCore<P> {
             pid: None,
             tl0: None,
             svc: None,
+            svc_unknown: false,
         };
         if video && !payload.is_empty() {
             describe(stream.info.codec, payload, &mut meta);
+        }
+        if video && stream.info.codec == Codec::Av1 {
+            if let Some(dd) = meta.ext.dependency_descriptor(&pkt.packet) {
+                match stream.dd.parse(dd) {
+                    Ok(d) => describe_av1(&d, &mut meta),
+                    Err(e) => {
+                        meta.svc_unknown = true;
+                        // The structure went with a lost key frame (or the stream was
+                        // joined mid-way): only a new key frame brings one.
+                        if !late && matches!(e, DdError::NoStructure | DdError::UnknownTemplate(_))
+                        {
+                            stream.kf.request(1);
+                        }
+                    }
+                }
+            }
         }
         // The cache keeps the buffer itself; the fan-out reads it from there.
         if let Some(c) = stream.layers[layer_i].cache.as_mut() {
@@ -1884,6 +1926,7 @@ impl<P> RoomCore<P> {
                 tl0 = t.map(|(v, at)| (v.wrapping_add(entry.tl0_off), at));
             }
         }
+        let ext = ExtValues::read(&view, &pubr.ext, stream.info.audio_level_ext);
         let rewrite = Rewrite {
             marker: entry.marker,
             pt: line.sub.pt,
@@ -1894,7 +1937,8 @@ impl<P> RoomCore<P> {
             tl0,
             ext_ids: &s.ext,
             mid: line.mid.as_bytes(),
-            ext: ExtValues::read(&view, &pubr.ext, stream.info.audio_level_ext),
+            ext,
+            dd: ext.dependency_descriptor(original),
         };
         let csrc_end = rtp::RTP_HEADER_LEN + 4 * usize::from(view.csrc_count());
         let target = if line.sub.rtx_ssrc.is_some() && line.sub.rtx_pt.is_some() {
@@ -1988,6 +2032,9 @@ fn decide(
     if let Some(svc) = meta.svc.filter(|_| layers == 1) {
         return decide_svc(line, stream, meta, svc, subscriber, pending);
     }
+    if meta.svc_unknown && line.svc {
+        return Verdict::Drop;
+    }
     if let Some(tid) = meta.tid {
         if meta.picture_start && !meta.late {
             if let Some(t) = next_temporal(
@@ -2036,6 +2083,10 @@ pub const MAX_SVC_LAYER: u8 = 2;
 /// - Temporal: as for VP8 ([`next_temporal`]), decided per picture, with U as the sync flag:
 ///   libwebrtc sets U exactly on frames that reference no frame of their own or a higher
 ///   temporal layer, so such a frame is a safe entry into its layer.
+///   AV1 (dependency descriptor): down at the next picture; up straight to the target at a
+///   picture whose first frame has DTI "switch" for the decode target of (relayed spatial,
+///   target temporal) (AV1 RTP spec §A.8.3.3: no later frame of that target references an
+///   earlier one), or at a key frame.
 /// - Marker: the packet ending the frame of the highest relayed spatial layer gets M=1
 ///   (RFC 9628 §4.1: M marks the last packet of the picture, as the receiver sees it).
 fn decide_svc(
@@ -2053,13 +2104,29 @@ fn decide_svc(
         if meta.keyframe || spatial_target < line.spatial {
             line.spatial = spatial_target;
         }
-        if let Some(t) = next_temporal(
-            line.temporal,
-            temporal_target,
-            svc.tid,
-            svc.switching_up,
-            meta.keyframe,
-        ) {
+        let next = match svc.switch_dts {
+            None => next_temporal(
+                line.temporal,
+                temporal_target,
+                svc.tid,
+                svc.switching_up,
+                meta.keyframe,
+            ),
+            Some(switch) => {
+                // AV1: climb straight to the target at a frame that is a switch point of
+                // the decode target the line will follow.
+                let at_switch = stream
+                    .dd
+                    .structure()
+                    .and_then(|st| st.decode_target_for(line.spatial, temporal_target))
+                    .is_some_and(|dt| switch & (1 << dt) != 0);
+                let up = temporal_target > line.temporal && at_switch;
+                (meta.keyframe || temporal_target < line.temporal || up)
+                    .then_some(temporal_target)
+                    .filter(|t| *t != line.temporal)
+            }
+        };
+        if let Some(t) = next {
             line.temporal = t;
         }
     }
@@ -2124,6 +2191,7 @@ fn relay(
         ext_ids,
         mid: line.mid.as_bytes(),
         ext: meta.ext,
+        dd: meta.ext.dependency_descriptor(packet),
     };
     write_packet(scratch, packet, meta.csrc_end, meta.payload_start, &rewrite);
     line.out.insert(OutEntry {
@@ -2158,11 +2226,13 @@ struct Rewrite<'a> {
     ext_ids: &'a ExtensionIds,
     mid: &'a [u8],
     ext: ExtValues,
+    /// The dependency descriptor's value, relayed as published.
+    dd: Option<&'a [u8]>,
 }
 
 /// Writes the packet for one subscriber into `out` (one copy): the fixed header and CSRCs
-/// with its PT, sequence number, timestamp and SSRC; a rebuilt RFC 8285 one-byte extension
-/// block under its IDs (mid first); the payload (and padding) untouched except the VP8
+/// with its PT, sequence number, timestamp and SSRC; a rebuilt RFC 8285 extension block
+/// under its IDs (mid first; one-byte form unless a value needs two); the payload (and padding) untouched except the VP8
 /// picture id / TL0PICIDX.
 fn write_packet(
     out: &mut Vec<u8>,
@@ -2180,13 +2250,26 @@ fn write_packet(
     }
     out.extend_from_slice(head);
     let ext_start = out.len();
-    out.extend_from_slice(&[0xBE, 0xDE, 0, 0]);
+    // RFC 8285 §4.3: the two-byte form when an element does not fit the one-byte form's
+    // 16 bytes (a dependency descriptor carrying its structure). Our SDP always has
+    // `a=extmap-allow-mixed` (`sdp::merge_transport`), and the receiver parses both forms.
+    let two_byte = r.dd.is_some_and(|v| v.len() > 16);
+    out.extend_from_slice(if two_byte {
+        &[0x10, 0x00, 0, 0]
+    } else {
+        &[0xBE, 0xDE, 0, 0]
+    });
     let mut put = |id: Option<u8>, value: &[u8]| {
-        if let Some(id) = id.filter(|id| (1..=14).contains(id)) {
-            if (1..=16).contains(&value.len()) {
-                out.push((id << 4) | (value.len() as u8 - 1));
+        let Some(id) = id else { return };
+        if two_byte {
+            if id >= 1 && value.len() <= 255 {
+                out.push(id);
+                out.push(value.len() as u8);
                 out.extend_from_slice(value);
             }
+        } else if (1..=14).contains(&id) && (1..=16).contains(&value.len()) {
+            out.push((id << 4) | (value.len() as u8 - 1));
+            out.extend_from_slice(value);
         }
     };
     put(r.ext_ids.mid, r.mid);
@@ -2198,6 +2281,9 @@ fn write_packet(
     }
     if let Some(v) = r.ext.playout_delay {
         put(r.ext_ids.playout_delay, &v);
+    }
+    if let Some(v) = r.dd {
+        put(r.ext_ids.dependency_descriptor, v);
     }
     if out.len() == ext_start + 4 {
         out.truncate(ext_start);
@@ -2301,6 +2387,7 @@ fn describe(codec: Codec, payload: &[u8], meta: &mut Meta) {
                 sid,
                 tid,
                 switching_up: d.switching_up,
+                switch_dts: None,
                 frame_start: d.start_of_frame,
                 frame_end: d.end_of_frame,
             });
@@ -2312,6 +2399,25 @@ fn describe(codec: Codec, payload: &[u8], meta: &mut Meta) {
         }
         _ => {}
     }
+}
+
+/// Layer facts of an AV1 packet from its dependency descriptor (AV1 RTP spec §A.8): one
+/// frame per spatial layer, so a picture (temporal unit) starts at a spatial-layer-0 frame
+/// start. Key frames stay those of the aggregation header's N bit (`describe`).
+fn describe_av1(d: &FrameDescriptor, meta: &mut Meta) {
+    meta.picture_start = d.start_of_frame && d.spatial_id == 0;
+    // For AV1 simulcast (a layer per SSRC) `decide` takes the temporal id; with no U/Y
+    // bit to trust there it climbs only at key frames.
+    meta.tid = Some(d.temporal_id);
+    meta.layer_sync = false;
+    meta.svc = Some(SvcLayers {
+        sid: d.spatial_id,
+        tid: d.temporal_id,
+        switching_up: false,
+        switch_dts: Some(d.switch_mask()),
+        frame_start: d.start_of_frame,
+        frame_end: d.end_of_frame,
+    });
 }
 
 fn effective_bitrate(publisher: u32, room: u32) -> u32 {

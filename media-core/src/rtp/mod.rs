@@ -1,8 +1,10 @@
 //! Zero-copy RTP (RFC 3550 §5): a validated header view, RFC 8285 header extensions, in-place
-//! rewriting for relaying, sequence/timestamp continuity, codec descriptors (VP8, VP9, H.264) and
-//! RTX (RFC 4588). Nothing here allocates on the parse and rewrite paths except
-//! [`rtx::unwrap`], which returns a fresh `Bytes` by design.
+//! rewriting for relaying, sequence/timestamp continuity, codec descriptors (VP8, VP9, H.264),
+//! the AV1 dependency descriptor ([`dd`]) and RTX (RFC 4588). Nothing here allocates on the
+//! parse and rewrite paths except [`rtx::unwrap`], which returns a fresh `Bytes` by design
+//! (and [`dd::DdReader`]'s one-time structure boxes).
 
+pub mod dd;
 pub mod ext;
 pub mod h264;
 pub mod rtx;

@@ -79,6 +79,8 @@ pub enum MediaOp {
         handle: HandleId,
         label: String,
         streams: Vec<media_core::forward::PublishedStream>,
+        /// The publisher's header-extension IDs the engine reads.
+        extensions: media_core::forward::ExtensionIds,
     },
     RemovePublisher {
         room: Id,

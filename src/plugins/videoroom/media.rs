@@ -296,6 +296,7 @@ impl Media {
                 handle,
                 label,
                 streams,
+                extensions,
             } => {
                 let Some(peer) = self.host.peer(handle) else {
                     return;
@@ -313,6 +314,10 @@ impl Media {
                 };
                 peer.set_sink(Some(Arc::new(sink)));
                 if let Some(r) = router {
+                    r.control(RouterInput::PublisherExtensions {
+                        publisher: handle.0,
+                        extensions,
+                    });
                     r.control(RouterInput::AddPublisher {
                         publisher: handle.0,
                         peer,

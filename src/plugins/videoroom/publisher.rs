@@ -5,7 +5,7 @@
 //! and receives `publishers`/`unpublished`/`leaving` events about the others.
 
 use media_core::engine::MediaKind as EngineKind;
-use media_core::forward::PublishedStream;
+use media_core::forward::{ExtensionIds, PublishedStream};
 use media_core::sdp::{
     self, AnswerOptions, Codec, Direction, LocalMedia, MediaKind, RtpExtension, SdpLine,
     SessionDescription,
@@ -118,6 +118,9 @@ pub struct PubStream {
     pub audio_level_ext: Option<u8>,
     pub video_orient_ext: Option<u8>,
     pub playout_delay_ext: Option<u8>,
+    /// AV1 dependency descriptor (AV1 RTP spec Appendix A), negotiated for AV1 streams only:
+    /// the engine selects SVC layers with it and relays it to subscribers.
+    pub dd_ext: Option<u8>,
     /// Index among the RTP m-lines (`RtpIn::stream` on the publisher's peer).
     pub rtp_index: Option<usize>,
     /// The publisher's own send toggle (`configure` `send`/`audio`/`video`/`data`).
@@ -289,6 +292,16 @@ impl Publisher {
     }
 
     /// What the forwarding engine relays: the enabled audio/video streams.
+    /// The header-extension IDs the engine reads from this publisher: the dependency
+    /// descriptor's (one ID for the whole BUNDLE, RFC 8285 §6). The others stay unset, as
+    /// before: the audio level travels per stream in [`PublishedStream`].
+    pub fn engine_extensions(&self) -> ExtensionIds {
+        ExtensionIds {
+            dependency_descriptor: self.streams.iter().find_map(|s| s.dd_ext),
+            ..ExtensionIds::default()
+        }
+    }
+
     pub fn published_streams(&self) -> Vec<PublishedStream> {
         self.streams
             .iter()
@@ -444,6 +457,7 @@ pub fn answer_offer(
             audio_level_ext: None,
             video_orient_ext: None,
             playout_delay_ext: None,
+            dd_ext: None,
             rtp_index: None,
             active: true,
             muted: false,
@@ -489,6 +503,11 @@ pub fn answer_offer(
                 };
             }
             ps.codec = codec;
+            ps.dd_ext = if codec == Some(Codec::Av1) {
+                ext_id(m, RtpExtension::DependencyDescriptor)
+            } else {
+                None
+            };
             ps.disabled =
                 offered_inactive || m.direction() == Direction::RecvOnly || codec.is_none();
             local.push(LocalMedia {
@@ -539,7 +558,10 @@ pub fn answer_offer(
             }
             continue;
         }
-        let keep = accepted_extensions(room, &m.kind);
+        let mut keep = accepted_extensions(room, &m.kind);
+        if ps.dd_ext.is_some() {
+            keep.push(RtpExtension::DependencyDescriptor);
+        }
         m.extmaps
             .retain(|e| e.extension().is_some_and(|x| keep.contains(&x)));
         // No transport-cc feedback where the extension was dropped (audio, or
@@ -1146,6 +1168,7 @@ impl State {
             handle: h,
             label: p.id.to_string(),
             streams: p.published_streams(),
+            extensions: p.engine_extensions(),
         };
         self.media(op);
     }

@@ -5,7 +5,7 @@
 //! stream whose source goes away stays as an `inactive` m-line and may be reused by a later
 //! subscription of the same type and codec.
 
-use media_core::forward::Subscription;
+use media_core::forward::{Subscription, SUBSCRIBER_DD_EXT_ID};
 use media_core::sdp::{
     negotiated, Codec, Direction, MediaKind, OfferBuilder, OfferCodec, OfferMedia, RtpExtension,
     SessionDescription,
@@ -875,8 +875,8 @@ impl State {
                     if let Some(f) = s.get("fallback").and_then(Value::as_u64) {
                         st.fallback = f;
                     }
-                } else if st.codec == Some(Codec::Vp9) {
-                    // VP9 SVC targets (the engine drops the layers above them).
+                } else if matches!(st.codec, Some(Codec::Vp9 | Codec::Av1)) {
+                    // VP9 / AV1 SVC targets (the engine drops the layers above them).
                     if let Some(t) =
                         api::opt_int(s, "spatial_layer").filter(|v| (0..=2).contains(v))
                     {
@@ -1255,6 +1255,12 @@ impl State {
                 if twcc {
                     exts.push((RtpExtension::TransportCc, 3));
                 }
+                if codec == Codec::Av1 && live.is_some_and(|ps| ps.dd_ext.is_some()) {
+                    exts.push((
+                        RtpExtension::DependencyDescriptor,
+                        u16::from(SUBSCRIBER_DD_EXT_ID),
+                    ));
+                }
                 exts.push((RtpExtension::AbsSendTime, 2));
                 OfferMedia::video(st.mid.clone())
             };
@@ -1299,8 +1305,11 @@ impl State {
                     Some((x.publisher, p, ps))
                 });
                 let source = src.and_then(|(ph, _, ps)| Some((ph.0, ps.rtp_index?)));
-                let svc =
-                    src.is_some_and(|(_, _, ps)| ps.codec == Some(Codec::Vp9) && ps.layers <= 1);
+                // VP9 and AV1 on one SSRC: the layers are in the payload descriptor or the
+                // dependency descriptor.
+                let svc = src.is_some_and(|(_, _, ps)| {
+                    matches!(ps.codec, Some(Codec::Vp9 | Codec::Av1)) && ps.layers <= 1
+                });
                 let flowing = src.is_some_and(|(_, p, ps)| {
                     p.started
                         && p.room.is_some()
@@ -1317,7 +1326,7 @@ impl State {
                     pt: st.pt,
                     rtx_pt: st.rtx_pt,
                     send: receives && st.send && st.ready && flowing,
-                    // VP9 SVC (one layer, layer indices in the descriptor): the engine
+                    // VP9/AV1 SVC (one layer, layer indices in the descriptor): the engine
                     // reads these as the spatial/temporal layer targets.
                     substream_target: if svc {
                         st.target_spatial_layer.clamp(0, 2) as u8

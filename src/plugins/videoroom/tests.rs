@@ -1391,3 +1391,87 @@ fn a_simulcast_forwarder_is_one_viewer_target_with_janus_defaults() {
     assert!(!targets[2].viewer, "audio is forwarded as is");
     assert_eq!((targets[2].pt, targets[2].ssrc), (0, 0));
 }
+
+#[test]
+fn av1_publishers_negotiate_the_dependency_descriptor_and_subscribers_get_svc_targets() {
+    use media_core::forward::SUBSCRIBER_DD_EXT_ID;
+    use media_core::sdp::RtpExtension;
+    let dd_id = |sdp: &str| {
+        let sd = SessionDescription::parse(sdp).expect("sdp");
+        sd.media
+            .iter()
+            .find(|m| m.kind == sdp::MediaKind::Video)
+            .and_then(|m| m.extmap(RtpExtension::DependencyDescriptor))
+            .map(|e| e.id)
+    };
+    let mut s = state();
+    s.handle_sync("create", &json!({"room": 4321, "videocodec": "av1"}))
+        .expect("created");
+    s.take_outputs();
+    s.create_session(A);
+    ask(
+        &mut s,
+        A,
+        json!({"request":"join","room":4321,"ptype":"publisher","display":"alice","id":111}),
+        None,
+    );
+    let mut offer = publisher_offer();
+    offer.simulcast = None;
+    let (configured, out) = ask(
+        &mut s,
+        A,
+        json!({"request":"configure","audio":true,"video":true}),
+        Some(offer),
+    );
+    assert_eq!(configured.data["video_codec"], "av1");
+    // Chromium's offer has the descriptor as extmap 9: kept for the AV1 m-line and given
+    // to the engine.
+    let answer = configured.jsep.as_ref().expect("answer");
+    assert_eq!(dd_id(&answer.sdp), Some(9));
+    s.setup_media(A);
+    let out: Vec<Output> = out.into_iter().chain(s.take_outputs()).collect();
+    let ext = media(&out)
+        .into_iter()
+        .find_map(|m| match m {
+            MediaOp::AddPublisher { extensions, .. } => Some(extensions),
+            _ => None,
+        })
+        .expect("publisher added");
+    assert_eq!(ext.dependency_descriptor, Some(9));
+
+    // The subscriber's offer declares it under the ID the engine writes; its snapshot
+    // carries Janus's SVC targets (spatial 1, temporal 2), then the configured ones.
+    s.create_session(C);
+    let (attached, _) = ask(
+        &mut s,
+        C,
+        json!({"request":"join","room":4321,"ptype":"subscriber","streams":[{"feed":111}]}),
+        None,
+    );
+    let offer = attached.jsep.as_ref().expect("offer");
+    assert_eq!(dd_id(&offer.sdp), Some(u16::from(SUBSCRIBER_DD_EXT_ID)));
+    let answer = subscriber_answer(offer);
+    ask(&mut s, C, json!({"request":"start"}), Some(answer));
+    s.setup_media(C);
+    s.take_outputs();
+    let (_, out) = ask(
+        &mut s,
+        C,
+        json!({"request":"configure","spatial_layer":0,"temporal_layer":1}),
+        None,
+    );
+    let snap = media(&out)
+        .into_iter()
+        .find_map(|m| match m {
+            MediaOp::SetSubscriber { subscriptions, .. } => Some(subscriptions),
+            _ => None,
+        })
+        .expect("targets changed → new snapshot");
+    let video = snap.iter().find(|x| x.sub_index == 1).expect("video line");
+    assert_eq!((video.substream_target, video.temporal_target), (0, 1));
+
+    // A VP8 publisher's answer does not take the descriptor.
+    let mut s = state();
+    let configured = alice_publishes(&mut s);
+    assert_eq!(dd_id(&configured.jsep.expect("answer").sdp), None);
+}
