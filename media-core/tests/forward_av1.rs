@@ -12,22 +12,22 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use media_core::engine::MediaKind;
 use media_core::forward::{
-    ExtensionIds, IncomingPacket, PublishedStream, RoomConfig, RoomCore, RouterEvent, RouterOutput,
-    Subscription, SUBSCRIBER_DD_EXT_ID,
+    ExtensionIds, IncomingPacket, RoomCore, RouterEvent, SUBSCRIBER_DD_EXT_ID,
 };
-use media_core::rtcp::{self, CompoundIter, Rtcp};
+use media_core::rtcp;
 use media_core::rtp::dd::DdReader;
 use media_core::rtp::RtpView;
 use media_core::sdp::Codec;
+
+mod common;
+use common::svc::{check_continuity, drain, room_with_publisher, subscribe, Outs, PUB, SUB};
 
 const AV1_PT: u8 = 45;
 const SUB_PT: u8 = 45;
 const SUB_SSRC: u32 = 0xA1A1;
 const PUB_SSRC: u32 = 0x5151;
 const PUB_DD_ID: u8 = 7;
-const SUB: u64 = 10;
 const FRAME: Duration = Duration::from_millis(33);
 const TEMPORAL_PATTERN: [u8; 4] = [0, 2, 1, 2];
 const PACKETS_PER_LAYER: usize = 2;
@@ -114,23 +114,6 @@ fn descriptor(sof: bool, eof: bool, s: u8, t: u8, frame: u16, structure: bool) -
     b.bytes
 }
 
-#[derive(Default)]
-struct Outs {
-    rtp: Vec<Vec<u8>>,
-    rtx: Vec<Vec<u8>>,
-    plis: usize,
-    events: Vec<RouterEvent>,
-}
-
-impl Outs {
-    fn extend(&mut self, o: Outs) {
-        self.rtp.extend(o.rtp);
-        self.rtx.extend(o.rtx);
-        self.plis += o.plis;
-        self.events.extend(o.events);
-    }
-}
-
 struct Av1 {
     core: RoomCore<u64>,
     now: Instant,
@@ -141,36 +124,15 @@ struct Av1 {
 
 impl Av1 {
     fn new(spatial: u8, temporal: u8) -> Self {
-        let mut core = RoomCore::new(RoomConfig {
-            bitrate: 0,
-            fir_freq: 0,
-            nack_queue_ms: 1000,
-            audio_active_packets: 0,
-            audio_level_average: 25,
-        });
         let now = Instant::now();
+        let mut core = room_with_publisher(now, Codec::Av1, AV1_PT);
         core.set_publisher_extensions(
             now,
-            1,
+            PUB,
             ExtensionIds {
                 dependency_descriptor: Some(PUB_DD_ID),
                 ..ExtensionIds::default()
             },
-        );
-        core.add_publisher(
-            now,
-            1,
-            1,
-            vec![PublishedStream {
-                index: 0,
-                mid: "0".into(),
-                kind: MediaKind::Video,
-                codec: Codec::Av1,
-                pt: AV1_PT,
-                clock_rate: 90_000,
-                layers: 1,
-                audio_level_ext: None,
-            }],
         );
         let mut a = Av1 {
             core,
@@ -184,53 +146,18 @@ impl Av1 {
     }
 
     fn subscribe(&mut self, spatial: u8, temporal: u8) -> Outs {
-        self.core.set_subscriber(
+        subscribe(
+            &mut self.core,
             self.now,
-            SUB,
-            SUB,
-            vec![Subscription {
-                sub_index: 0,
-                source: Some((1, 0)),
-                ssrc: SUB_SSRC,
-                rtx_ssrc: None,
-                pt: SUB_PT,
-                rtx_pt: None,
-                send: true,
-                substream_target: spatial,
-                temporal_target: temporal,
-                fallback_us: 0,
-            }],
+            (SUB_SSRC, SUB_PT),
+            spatial,
+            temporal,
         );
         self.drain()
     }
 
     fn drain(&mut self) -> Outs {
-        let mut o = Outs::default();
-        while let Some(out) = self.core.poll_output() {
-            match out {
-                RouterOutput::Rtp {
-                    packet,
-                    retransmission,
-                    ..
-                } => {
-                    if retransmission {
-                        o.rtx.push(packet.to_vec());
-                    } else {
-                        o.rtp.push(packet.to_vec());
-                    }
-                }
-                RouterOutput::PublisherRtcp { packet, .. } => {
-                    for p in CompoundIter::new(packet) {
-                        if let Ok(Rtcp::Pli(_)) = p.expect("valid rtcp").parse() {
-                            o.plis += 1;
-                        }
-                    }
-                }
-                RouterOutput::SubscriberRtcp { .. } => {}
-                RouterOutput::Event(e) => o.events.push(e),
-            }
-        }
-        o
+        drain(&mut self.core)
     }
 
     /// One packet: RTP header, two-byte extension block with the descriptor, AV1
@@ -327,13 +254,7 @@ fn facts(p: &[u8]) -> (u8, u8, u8, bool, u16) {
 /// frame's layers.
 fn check_stream(rtp: &[Vec<u8>]) {
     let f: Vec<_> = rtp.iter().map(|p| facts(p)).collect();
-    for w in f.windows(2) {
-        assert_eq!(w[1].4, w[0].4.wrapping_add(1), "no sequence gap");
-    }
-    for (i, x) in f.iter().enumerate() {
-        let last_of_picture = f.get(i + 1).is_none_or(|n| n.2 != x.2);
-        assert_eq!(x.3, last_of_picture, "marker on {x:?}");
-    }
+    check_continuity(&f);
     let mut reader = DdReader::new();
     for (p, x) in rtp.iter().zip(&f) {
         let v = RtpView::try_parse(p).expect("rtp");

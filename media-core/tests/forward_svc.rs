@@ -13,27 +13,21 @@ use media_core::engine::MediaKind;
 use media_core::forward::{
     IncomingPacket, PublishedStream, RoomConfig, RoomCore, RouterEvent, RouterOutput, Subscription,
 };
-use media_core::rtcp::{self, CompoundIter, Rtcp};
+use media_core::rtcp;
 use media_core::rtp::{vp9::Vp9Descriptor, RtpView};
 use media_core::sdp::Codec;
+
+mod common;
+use common::svc::{check_continuity, drain, room_with_publisher, subscribe, Outs, SUB};
 
 const VP9_PT: u8 = 98;
 const SUB_PT: u8 = 100;
 const SUB_SSRC: u32 = 0xB0B0;
 const PUB_SSRC: u32 = 0x9999;
-const SUB: u64 = 10;
 const FRAME: Duration = Duration::from_millis(33);
 /// Temporal id and U bit per picture of the 4-picture pattern.
 const PATTERN: [(u8, bool); 4] = [(0, false), (2, true), (1, true), (2, false)];
 const PACKETS_PER_LAYER: usize = 2;
-
-#[derive(Default)]
-struct Outs {
-    rtp: Vec<Vec<u8>>,
-    rtx: Vec<Vec<u8>>,
-    plis: usize,
-    events: Vec<RouterEvent>,
-}
 
 struct Svc {
     core: RoomCore<u64>,
@@ -47,29 +41,8 @@ struct Svc {
 
 impl Svc {
     fn new(spatial: u8, temporal: u8) -> Self {
-        let mut core = RoomCore::new(RoomConfig {
-            bitrate: 0,
-            fir_freq: 0,
-            nack_queue_ms: 1000,
-            audio_active_packets: 0,
-            audio_level_average: 25,
-        });
         let now = Instant::now();
-        core.add_publisher(
-            now,
-            1,
-            1,
-            vec![PublishedStream {
-                index: 0,
-                mid: "0".into(),
-                kind: MediaKind::Video,
-                codec: Codec::Vp9,
-                pt: VP9_PT,
-                clock_rate: 90_000,
-                layers: 1,
-                audio_level_ext: None,
-            }],
-        );
+        let core = room_with_publisher(now, Codec::Vp9, VP9_PT);
         let mut s = Svc {
             core,
             now,
@@ -84,53 +57,18 @@ impl Svc {
     }
 
     fn subscribe(&mut self, spatial: u8, temporal: u8) -> Outs {
-        self.core.set_subscriber(
+        subscribe(
+            &mut self.core,
             self.now,
-            SUB,
-            SUB,
-            vec![Subscription {
-                sub_index: 0,
-                source: Some((1, 0)),
-                ssrc: SUB_SSRC,
-                rtx_ssrc: None,
-                pt: SUB_PT,
-                rtx_pt: None,
-                send: true,
-                substream_target: spatial,
-                temporal_target: temporal,
-                fallback_us: 0,
-            }],
+            (SUB_SSRC, SUB_PT),
+            spatial,
+            temporal,
         );
         self.drain()
     }
 
     fn drain(&mut self) -> Outs {
-        let mut o = Outs::default();
-        while let Some(out) = self.core.poll_output() {
-            match out {
-                RouterOutput::Rtp {
-                    packet,
-                    retransmission,
-                    ..
-                } => {
-                    if retransmission {
-                        o.rtx.push(packet.to_vec());
-                    } else {
-                        o.rtp.push(packet.to_vec());
-                    }
-                }
-                RouterOutput::PublisherRtcp { packet, .. } => {
-                    for p in CompoundIter::new(packet) {
-                        if let Ok(Rtcp::Pli(_)) = p.expect("valid rtcp").parse() {
-                            o.plis += 1;
-                        }
-                    }
-                }
-                RouterOutput::SubscriberRtcp { .. } => {}
-                RouterOutput::Event(e) => o.events.push(e),
-            }
-        }
-        o
+        drain(&mut self.core)
     }
 
     /// One VP9 packet: descriptor I=1 L=1, 15-bit picture id, TID/U/SID/D, then TL0PICIDX
@@ -233,17 +171,7 @@ fn facts(p: &[u8]) -> (u8, u8, u8, bool, u16) {
 /// on its last relayed packet, which ends the highest relayed spatial layer frame.
 fn check_stream(rtp: &[Vec<u8>]) {
     let f: Vec<_> = rtp.iter().map(|p| facts(p)).collect();
-    for w in f.windows(2) {
-        assert_eq!(w[1].4, w[0].4.wrapping_add(1), "no sequence gap");
-    }
-    for (i, x) in f.iter().enumerate() {
-        let last_of_picture = f.get(i + 1).is_none_or(|n| n.2 != x.2);
-        assert_eq!(
-            x.3, last_of_picture,
-            "marker exactly on the last relayed packet of picture {}: {:?}",
-            x.2, x
-        );
-    }
+    check_continuity(&f);
 }
 
 fn layers_of(rtp: &[Vec<u8>]) -> (u8, u8) {
