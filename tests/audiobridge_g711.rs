@@ -9,95 +9,29 @@
 #[path = "../signaling/tests/common/mod.rs"]
 mod common;
 
+mod ianus_process;
+
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
 use common::Ws;
+use ianus_process::IanusProcess as Ianus;
 use media_core::mix::g711::Law;
 use media_core::rtp::RtpView;
 use media_core::srtp::{ProtectionProfile, SrtpContext};
 use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 
-/// `ianus --config <tmp.toml>` on free loopback ports; killed on drop.
-struct Ianus {
-    child: Child,
-    dir: PathBuf,
-    ws: SocketAddr,
-}
-
-impl Drop for Ianus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 async fn start_ianus() -> Ianus {
-    let dir = std::env::temp_dir().join(format!(
-        "ianus-audiobridge-g711-{}-{:x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let (http, ws, admin_http) = (free_port(), free_port(), free_port());
-    let config = dir.join("ianus.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[http]
-ip = "127.0.0.1"
-port = {http}
-[websockets]
-ip = "127.0.0.1"
-port = {ws}
-[admin]
-http_ip = "127.0.0.1"
-http_port = {admin_http}
-[media]
-ip = "127.0.0.1"
-port = 0
-[plugins.audiobridge]
+    Ianus::start("audiobridge-g711", |_| {
+        r#"[plugins.audiobridge]
 local_ip = "127.0.0.1"
 "#
-        ),
-    )
-    .expect("write config");
-    let log = std::fs::File::create(dir.join("ianus.log")).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_ianus"))
-        .arg("--config")
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .spawn()
-        .expect("ianus starts");
-    let ws = SocketAddr::from(([127, 0, 0, 1], ws));
-    let mut ianus = Ianus { child, dir, ws };
-    let ready = tokio::time::timeout(Duration::from_secs(30), async {
-        while tokio::net::TcpStream::connect(ws).await.is_err() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        .to_string()
     })
-    .await;
-    if ready.is_err() || matches!(ianus.child.try_wait(), Ok(Some(_))) {
-        let log = std::fs::read_to_string(ianus.dir.join("ianus.log")).unwrap_or_default();
-        panic!("ianus did not start:\n{log}");
-    }
-    ianus
+    .await
 }
 
 /// One WebSocket session with AudioBridge handles.

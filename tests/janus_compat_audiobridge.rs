@@ -18,13 +18,15 @@ mod common;
 #[path = "../signaling/tests/janus_ref/mod.rs"]
 mod janus_ref;
 
+mod ianus_process;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use common::Ws;
-use janus_ref::{free_port, start_janus, JANUS};
+use ianus_process::IanusProcess as Ianus;
+use janus_ref::{start_janus, JANUS};
 use serde_json::{json, Map, Value};
 
 const PLUGIN: &str = "janus.plugin.audiobridge";
@@ -32,92 +34,14 @@ const PLUGIN: &str = "janus.plugin.audiobridge";
 // ---------------------------------------------------------------------------------------------
 // The Ianus binary
 
-/// `ianus --config <tmp.toml>` on free loopback ports; killed on drop.
-struct Ianus {
-    child: Child,
-    dir: PathBuf,
-    ws: SocketAddr,
-    admin_http: SocketAddr,
-}
-
-impl Drop for Ianus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl Ianus {
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("ianus.log")).unwrap_or_default()
-    }
-}
-
 async fn start_ianus() -> Ianus {
-    let dir = std::env::temp_dir().join(format!(
-        "ianus-audiobridge-compat-{}-{:x}",
-        std::process::id(),
-        rand::random::<u32>()
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let (http, ws, admin_http, admin_ws) = (free_port(), free_port(), free_port(), free_port());
-    let config = dir.join("ianus.toml");
-    let rooms = dir.join("audiobridge-rooms.toml").display().to_string();
-    std::fs::write(
-        &config,
+    Ianus::start("audiobridge-compat", |dir| {
         format!(
-            r#"[http]
-ip = "127.0.0.1"
-port = {http}
-[websockets]
-ip = "127.0.0.1"
-port = {ws}
-[admin]
-http_ip = "127.0.0.1"
-http_port = {admin_http}
-ws_ip = "127.0.0.1"
-ws_port = {admin_ws}
-[media]
-ip = "127.0.0.1"
-port = 0
-[plugins.audiobridge]
-local_ip = "127.0.0.1"
-rooms_file = "{rooms}"
-"#
-        ),
-    )
-    .expect("write config");
-    let log = std::fs::File::create(dir.join("ianus.log")).expect("log file");
-    let child = Command::new(env!("CARGO_BIN_EXE_ianus"))
-        .arg("--config")
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("log file"))
-        .stderr(log)
-        .spawn()
-        .expect("ianus starts");
-    let lo = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-    let mut ianus = Ianus {
-        child,
-        dir,
-        ws: lo(ws),
-        admin_http: lo(admin_http),
-    };
-    // Ready when every listener accepts connections (bounded; checked, not slept on).
-    let ready = tokio::time::timeout(Duration::from_secs(30), async {
-        for addr in [lo(http), lo(ws), lo(admin_http), lo(admin_ws)] {
-            while tokio::net::TcpStream::connect(addr).await.is_err() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+            "[plugins.audiobridge]\nlocal_ip = \"127.0.0.1\"\nrooms_file = \"{}\"\n",
+            dir.join("audiobridge-rooms.toml").display()
+        )
     })
-    .await;
-    if ready.is_err() || matches!(ianus.child.try_wait(), Ok(Some(_))) {
-        panic!("ianus did not start:\n{}", ianus.log());
-    }
-    ianus
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
