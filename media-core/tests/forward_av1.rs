@@ -54,10 +54,11 @@ impl Bits {
 }
 
 /// DTIs of the template of (s, t) for decode target (ds, dt): not present below the
-/// template's layers; T0 frames are switch points; otherwise discardable at the template's
-/// own temporal layer and required above it.
-fn dti(s: u8, t: u8, ds: u8, dt: u8) -> u32 {
-    if ds < s || dt < t {
+/// template's layers (with `ksvc`, as in libwebrtc's L3T3_KEY delta pictures, not present in
+/// any other spatial layer's targets either); T0 frames are switch points; otherwise
+/// discardable at the template's own temporal layer and required above it.
+fn dti(ksvc: bool, s: u8, t: u8, ds: u8, dt: u8) -> u32 {
+    if ds < s || dt < t || (ksvc && ds != s) {
         0
     } else if t == 0 {
         2
@@ -68,8 +69,17 @@ fn dti(s: u8, t: u8, ds: u8, dt: u8) -> u32 {
     }
 }
 
-/// The descriptor of one packet: template 3S+T; the L3T3 structure when `structure`.
-fn descriptor(sof: bool, eof: bool, s: u8, t: u8, frame: u16, structure: bool) -> Vec<u8> {
+/// The descriptor of one packet: template 3S+T; the L3T3 (or, with `ksvc`, L3T3_KEY)
+/// structure when `structure`.
+fn descriptor(
+    ksvc: bool,
+    sof: bool,
+    eof: bool,
+    s: u8,
+    t: u8,
+    frame: u16,
+    structure: bool,
+) -> Vec<u8> {
     let mut b = Bits::default();
     b.f(1, sof.into())
         .f(1, eof.into())
@@ -93,14 +103,14 @@ fn descriptor(sof: bool, eof: bool, s: u8, t: u8, frame: u16, structure: bool) -
         }
         for i in 0..9u8 {
             for d in 0..9u8 {
-                b.f(2, dti(i / 3, i % 3, d / 3, d % 3));
+                b.f(2, dti(ksvc, i / 3, i % 3, d / 3, d % 3));
             }
         }
         for i in 0..9u8 {
-            // fdiffs: the previous frame of the same spatial layer, and the lower spatial
-            // layer of the same picture.
+            // fdiffs: the previous frame of the same spatial layer, and (not in K-SVC delta
+            // pictures) the lower spatial layer of the same picture.
             b.f(1, 1).f(4, 0);
-            if i >= 3 {
+            if i >= 3 && !ksvc {
                 b.f(1, 1).f(4, 0);
             }
             b.f(1, 0);
@@ -120,6 +130,8 @@ struct Av1 {
     seq: u16,
     picture: u64,
     frame_number: u16,
+    /// Describe the stream as K-SVC (L3T3_KEY) rather than full SVC (L3T3).
+    ksvc: bool,
 }
 
 impl Av1 {
@@ -140,6 +152,7 @@ impl Av1 {
             seq: 3000,
             picture: 0,
             frame_number: 100,
+            ksvc: false,
         };
         a.subscribe(spatial, temporal);
         a
@@ -164,7 +177,8 @@ impl Av1 {
     /// aggregation header (N=1 on a key picture's first packet), a tag naming the frame.
     #[allow(clippy::too_many_arguments)]
     fn packet(&mut self, s: u8, t: u8, key: bool, sof: bool, eof: bool, m: bool) -> Bytes {
-        let dd = descriptor(sof, eof, s, t, self.frame_number, key && s == 0 && sof);
+        let structure = key && s == 0 && sof;
+        let dd = descriptor(self.ksvc, sof, eof, s, t, self.frame_number, structure);
         self.packet_with(&dd, s, t, key, sof, m)
     }
 
@@ -379,6 +393,32 @@ fn temporal_up_waits_for_a_switch_point() {
         pictures,
         vec![8, 8, 9, 9, 10, 10, 11, 11],
         "two spatial layers each"
+    );
+    assert!(o.events.contains(&RouterEvent::TemporalLayer {
+        subscriber: SUB,
+        sub_index: 0,
+        temporal: 2
+    }));
+    assert_eq!(o.plis, 0, "a temporal climb needs no keyframe");
+    all.extend(o.rtp);
+    check_stream(&all);
+}
+
+#[test]
+fn ksvc_temporal_up_at_the_upper_layers_own_switch_point() {
+    // L3T3_KEY (what Chromium's libaom sends for `scalabilityMode: 'L3T3_KEY'`): the S0 frame
+    // starting a delta picture is not in the S1/S2 decode targets, so the climb happens at
+    // the S2 frame of the T0 picture 8; the S0 and S1 frames before it were relayed anyway.
+    let mut a = Av1::new(2, 0);
+    a.ksvc = true;
+    let mut all = a.run(5, true).rtp;
+    a.subscribe(2, 2);
+    let o = a.run(7, false);
+    let pictures: Vec<u8> = frames(&o.rtp).iter().map(|f| f.0).collect();
+    assert_eq!(
+        pictures,
+        [8, 8, 8, 9, 9, 9, 10, 10, 10, 11, 11, 11],
+        "all three spatial layers from the T0 picture 8 on"
     );
     assert!(o.events.contains(&RouterEvent::TemporalLayer {
         subscriber: SUB,

@@ -486,6 +486,103 @@ test('simulcast: a subscriber switches substream 2 → 0 → 2 and keeps decodin
   }, { resultsExpr: '(() => { const o = {}; for (const k in (window.vr||{})) o[k] = {errors: window.vr[k].errors, events: window.vr[k].events}; return o; })()' });
 });
 
+test('AV1 SVC (L3T3_KEY): a subscriber switches spatial layer 2 → 0 → 2 and temporal layer 2 → 0 → 2, decoding throughout', { timeout: 180_000 }, async (t) => {
+  if (!env.demosDir) assert.fail('janus-demos is not installed: no videoroomtest.html');
+  const pubPage = await env.newPage(t);
+  const subPage = await env.newPage(t);
+  await loadJanusPage(pubPage, env.staticBase, waitFor);
+  await loadJanusPage(subPage, env.staticBase, waitFor);
+  const check = (st, who) => {
+    if (st && st.errors.length) throw new FatalError(`${who}: ${st.errors.join('; ')}`);
+    return st;
+  };
+  await withDiagnostics(t, env, subPage, async () => {
+    // An AV1-only room without a bitrate cap. janus.js turns `svc` into one encoding with that
+    // scalabilityMode (capture: true becomes a 1280x720 capture) and `codec` into
+    // setCodecPreferences, so the browser offers AV1 with the dependency descriptor. L3T3_KEY:
+    // three spatial layers (scaled by 4, 2, 1), three temporal layers each.
+    await startPeer(pubPage, 'admin', { role: 'none' });
+    const room = await createRoom(pubPage, 'admin', { publishers: 3, bitrate: 0, videocodec: 'av1' });
+    t.diagnostic(`room ${room}`);
+    await startPeer(pubPage, 'av1pub', { role: 'publisher', room,
+      tracks: [{ type: 'video', capture: true, recv: false, svc: 'L3T3_KEY', codec: 'av1' }] });
+    const pub = await waitFor('AV1 SVC publisher up and encoding', async () => {
+      const st = check(await peerState(pubPage, 'av1pub'), 'publisher');
+      const o = st.outVideo[0];
+      return [st.up && o && o.framesEncoded > 0 && o.codec !== null, st];
+    }, { timeoutMs: 40_000, intervalMs: 500 });
+    t.diagnostic(`publisher: ${JSON.stringify(pub.outVideo)}`);
+    // The test is about AV1 SVC: anything else means the negotiation went wrong.
+    assert.equal(pub.outVideo[0].codec, 'video/AV1', JSON.stringify(pub.outVideo));
+    assert.equal(pub.outVideo[0].scalabilityMode, 'L3T3_KEY', JSON.stringify(pub.outVideo));
+
+    await startPeer(subPage, 'sub', { role: 'subscriber', room, feed: pub.id });
+    const subState = async () => check(await peerState(subPage, 'sub'), 'subscriber');
+    const layerEvents = (st, key) => st.events.filter((m) => m[key] !== undefined).map((m) => m[key]);
+    const first = await waitFor('subscriber decoding AV1', async () => {
+      const s = await subState();
+      const v = s.inVideo;
+      return [s.up && v && v.framesDecoded > 10 && v.frameWidth > 0, s.inVideo];
+    }, { timeoutMs: 40_000, intervalMs: 500 });
+    t.diagnostic(`subscriber: ${JSON.stringify(first)}`);
+    assert.equal(first.codec, 'video/AV1', JSON.stringify(first));
+
+    // Asks for a layer, waits for the plugin's event naming it and for decoded frames that
+    // satisfy `good` (size or rate), then for frames to keep coming.
+    const phase = async (key, target, good, what) => {
+      const before = await subState();
+      const nEvents = layerEvents(before, key).length;
+      // Asynchronous: the ack carries nothing, the outcome comes as events.
+      const reply = await request(subPage, 'sub', { request: 'configure', [key]: target });
+      assert.ok(!reply?.error && !reply?.error_code, `configure ${key}=${target}: ${JSON.stringify(reply)}`);
+      const st = await waitFor(`${key} ${target}: event and ${what}`, async () => {
+        const s2 = await subState();
+        const evs = layerEvents(s2, key).slice(nEvents);
+        const v = s2.inVideo;
+        const ok = s2.up && evs.includes(target) && v.framesDecoded > before.inVideo.framesDecoded && good(v);
+        return [ok, { events: layerEvents(s2, key), inVideo: v }];
+      }, { timeoutMs: 30_000, intervalMs: 500 });
+      const more = await waitFor(`${key} ${target}: frames keep being decoded`, async () => {
+        const s3 = await subState();
+        return [s3.inVideo.framesDecoded > st.inVideo.framesDecoded + 5 && good(s3.inVideo), s3.inVideo];
+      }, { timeoutMs: 20_000, intervalMs: 500 });
+      t.diagnostic(`${key} ${target}: ${JSON.stringify(st)} then ${JSON.stringify(more)}`);
+      return more;
+    };
+
+    // Spatial: the top layer first (the default target is 1, as in Janus), then the lowest,
+    // then back. The fake camera's 1280x720 is halved twice: 320 wide on layer 0 unless the
+    // encoder scaled the whole stream down under CPU load (the ratio between layers stays).
+    const top = await phase('spatial_layer', 2, (v) => v.frameWidth > first.frameWidth || v.frameWidth >= 1280 ||
+      v.frameWidth >= pub.outVideo[0].frameWidth, 'full-size frames');
+    const low = await phase('spatial_layer', 0, (v) => v.frameWidth > 0 && v.frameWidth <= top.frameWidth / 3, 'quarter-size frames');
+    const back = await phase('spatial_layer', 2, (v) => v.frameWidth >= top.frameWidth / 1.5, 'full-size frames again');
+    t.diagnostic(`widths: top ${top.frameWidth}, low ${low.frameWidth}, back ${back.frameWidth}`);
+
+    // Temporal: T0 alone is every fourth frame of L3T3 (T0 T2 T1 T2), so the decoded rate
+    // must drop well below that of all three layers, then recover.
+    const full = back.framesPerSecond;
+    assert.ok(full > 4, `decoding at ${full} fps on all temporal layers`);
+    const slow = await phase('temporal_layer', 0, (v) => v.framesPerSecond > 0 && v.framesPerSecond <= full * 0.6, 'a lower frame rate');
+    const fast = await phase('temporal_layer', 2, (v) => v.framesPerSecond >= full * 0.75, 'the full frame rate again');
+    t.diagnostic(`frame rates: all ${full}, T0 ${slow.framesPerSecond}, all again ${fast.framesPerSecond}`);
+
+    const final = await subState();
+    for (const key of ['spatial_layer', 'temporal_layer']) {
+      const evs = final.events.filter((m) => m[key] !== undefined);
+      t.diagnostic(`${key} events: ${JSON.stringify(evs)}`);
+      for (const m of evs) {
+        assert.equal(m.videoroom, 'event', JSON.stringify(m));
+        assert.equal(m.room, room, JSON.stringify(m));
+        assert.ok([0, 1, 2].includes(m[key]), JSON.stringify(m));
+      }
+    }
+    // For the record: the publisher was asked for nothing, the selection is the server's.
+    const pubEnd = check(await peerState(pubPage, 'av1pub'), 'publisher');
+    t.diagnostic(`publisher at the end: ${JSON.stringify(pubEnd.outVideo)}`);
+  }, { resultsExpr: '(() => { const o = {}; for (const k in (window.vr||{})) o[k] = {errors: window.vr[k].errors, events: window.vr[k].events}; return o; })()' });
+});
+
 test('rtp_forward simulcast: true: ffmpeg decodes ONE stream of the top layer of a simulcast publisher', { timeout: 150_000 }, async (t) => {
   if (!env.demosDir) assert.fail('janus-demos is not installed: no videoroomtest.html');
   // Plain RTP into ffmpeg: three layers on one port would not decode; the forwarder must

@@ -2084,9 +2084,13 @@ pub const MAX_SVC_LAYER: u8 = 2;
 ///   libwebrtc sets U exactly on frames that reference no frame of their own or a higher
 ///   temporal layer, so such a frame is a safe entry into its layer.
 ///   AV1 (dependency descriptor): down at the next picture; up straight to the target at a
-///   picture whose first frame has DTI "switch" for the decode target of (relayed spatial,
+///   key frame, or at a frame with DTI "switch" for the decode target of (relayed spatial,
 ///   target temporal) (AV1 RTP spec §A.8.3.3: no later frame of that target references an
-///   earlier one), or at a key frame.
+///   earlier one): the picture's first frame, or a later frame of a relayed spatial layer
+///   in a picture the line relays (same temporal id, so nothing of it was dropped). The
+///   later frame matters for K-SVC (`L3T3_KEY`): there the spatial-layer-0 frame of a delta
+///   picture is not part of the upper layers' decode targets, their switch points are their
+///   own T0 frames.
 /// - Marker: the packet ending the frame of the highest relayed spatial layer gets M=1
 ///   (RFC 9628 §4.1: M marks the last packet of the picture, as the receiver sees it).
 fn decide_svc(
@@ -2112,22 +2116,30 @@ fn decide_svc(
                 svc.switching_up,
                 meta.keyframe,
             ),
-            Some(switch) => {
-                // AV1: climb straight to the target at a frame that is a switch point of
-                // the decode target the line will follow.
-                let at_switch = stream
-                    .dd
-                    .structure()
-                    .and_then(|st| st.decode_target_for(line.spatial, temporal_target))
-                    .is_some_and(|dt| switch & (1 << dt) != 0);
-                let up = temporal_target > line.temporal && at_switch;
-                (meta.keyframe || temporal_target < line.temporal || up)
-                    .then_some(temporal_target)
-                    .filter(|t| *t != line.temporal)
-            }
+            // AV1: down (or anything at a key frame) at the picture start; up below.
+            Some(_) => (meta.keyframe || temporal_target < line.temporal)
+                .then_some(temporal_target)
+                .filter(|t| *t != line.temporal),
         };
         if let Some(t) = next {
             line.temporal = t;
+        }
+    }
+    if let Some(switch) = svc.switch_dts {
+        // AV1 up: straight to the target at a frame that is a switch point of the decode
+        // target the line will follow, if everything before it in its picture was relayed.
+        let entry = svc.frame_start
+            && !meta.late
+            && (meta.picture_start || (svc.sid <= line.spatial && svc.tid <= line.temporal));
+        if entry && temporal_target > line.temporal {
+            let at_switch = stream
+                .dd
+                .structure()
+                .and_then(|st| st.decode_target_for(line.spatial, temporal_target))
+                .is_some_and(|dt| switch & (1 << dt) != 0);
+            if at_switch {
+                line.temporal = temporal_target;
+            }
         }
     }
     if svc.frame_start && !meta.late && svc.sid > line.spatial && svc.sid <= spatial_target {

@@ -89,6 +89,7 @@ export function peerState(page, name) {
       out.transceivers = pc.getTransceivers().map((x) => ({ mid: x.mid, dir: x.currentDirection,
         track: x.receiver.track ? x.receiver.track.readyState + (x.receiver.track.muted ? '/muted' : '') : null }));
       const stats = await pc.getStats();
+      const codecOf = (r) => (r.codecId && stats.get(r.codecId) ? stats.get(r.codecId).mimeType : null);
       stats.forEach((r) => {
         // The browser's send-side bandwidth estimate (capped by the server's REMB).
         if (r.type === 'candidate-pair' && r.nominated && r.availableOutgoingBitrate !== undefined) {
@@ -100,12 +101,14 @@ export function peerState(page, name) {
             frameHeight: r.frameHeight || 0, nackCount: r.nackCount || 0, pliCount: r.pliCount || 0,
             packetsReceived: r.packetsReceived || 0, packetsLost: r.packetsLost || 0,
             retransmittedPacketsReceived: r.retransmittedPacketsReceived || 0,
-            keyFramesDecoded: r.keyFramesDecoded || 0 };
+            keyFramesDecoded: r.keyFramesDecoded || 0, framesPerSecond: r.framesPerSecond || 0,
+            codec: codecOf(r), decoder: r.decoderImplementation || null };
         } else if (r.type === 'outbound-rtp') {
           out.outVideo.push({ rid: r.rid || null, frameWidth: r.frameWidth || 0, framesEncoded: r.framesEncoded || 0,
             targetBitrate: r.targetBitrate || 0,
             active: r.active, limit: r.qualityLimitationReason, retransmitted: r.retransmittedPacketsSent || 0,
-            nackCount: r.nackCount || 0 });
+            nackCount: r.nackCount || 0, codec: codecOf(r), scalabilityMode: r.scalabilityMode || null,
+            encoder: r.encoderImplementation || null });
         }
       });
       out.outVideo.sort((a, b) => String(a.rid).localeCompare(String(b.rid)));
