@@ -199,6 +199,7 @@ impl Av1 {
                 substream_target: spatial,
                 temporal_target: temporal,
                 fallback_us: 0,
+                playout_delay: None,
             }],
         );
         self.drain()
