@@ -150,6 +150,7 @@ fn setup(rt: &tokio::runtime::Runtime, n: usize) -> (Setup, Vec<std::net::UdpSoc
                 substream_target: 2,
                 temporal_target: 2,
                 fallback_us: 0,
+                playout_delay: None,
             }],
         );
     }

@@ -122,6 +122,7 @@ fn setup(n: usize) -> Setup {
                 substream_target: 2,
                 temporal_target: 2,
                 fallback_us: 0,
+                playout_delay: None,
             }],
         );
     }

@@ -318,6 +318,7 @@ async fn a_room_fans_out_through_batches_to_connected_subscribers() {
                 substream_target: 2,
                 temporal_target: 2,
                 fallback_us: 0,
+                playout_delay: None,
             }],
         });
     }

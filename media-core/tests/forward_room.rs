@@ -189,6 +189,7 @@ fn sub(source: (PublisherId, usize), ssrc: u32) -> Subscription {
         substream_target: 2,
         temporal_target: 2,
         fallback_us: 250_000,
+        playout_delay: None,
     }
 }
 
@@ -1256,6 +1257,130 @@ fn header_extensions_are_rebuilt_with_the_subscribers_ids_and_mid() {
     let v = RtpView::try_parse(p11).expect("rtp");
     assert!(!v.has_extension());
     assert_eq!(p11.len(), 12 + 9);
+}
+
+/// A VP8 keyframe packet (seq `seq`) with the given one-byte-form extension elements
+/// (id, value).
+fn keyframe_with_extensions(seq: u16, elements: &[(u8, &[u8])]) -> Bytes {
+    let mut ext = Vec::new();
+    for (id, v) in elements {
+        ext.push((id << 4) | (v.len() as u8 - 1));
+        ext.extend_from_slice(v);
+    }
+    while ext.len() % 4 != 0 {
+        ext.push(0);
+    }
+    let x = if ext.is_empty() { 0x80 } else { 0x90 };
+    let mut b = vec![x, VP8_PT, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x12, 0x34];
+    b[2..4].copy_from_slice(&seq.to_be_bytes());
+    if !ext.is_empty() {
+        b.extend_from_slice(&[0xBE, 0xDE]);
+        b.extend_from_slice(&((ext.len() / 4) as u16).to_be_bytes());
+        b.extend_from_slice(&ext);
+    }
+    // VP8: X, S, picture id (15 bit), TL0PICIDX, TID; a keyframe (P = 0).
+    b.extend_from_slice(&[0x90, 0xE0, 0x80, seq as u8, 0x07, 0x00, 0x00, 0xDE, 0xAD]);
+    Bytes::from(b)
+}
+
+fn extensions_of(p: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let v = RtpView::try_parse(p).expect("rtp");
+    v.extensions().map(|e| (e.id, e.value.to_vec())).collect()
+}
+
+#[test]
+fn video_orientation_is_relayed_under_the_subscribers_id_with_the_same_value() {
+    use media_core::forward::ExtensionIds;
+    let mut room = Room::new(config());
+    room.add_publisher(1, vec![video_stream(0, 1)]);
+    // A phone's back camera rotated 270° (C=1, R=3), published under ID 7.
+    room.core.set_publisher_extensions(
+        room.now,
+        1,
+        ExtensionIds {
+            video_orientation: Some(7),
+            ..ExtensionIds::default()
+        },
+    );
+    room.set_subscriber(10, vec![sub((1, 0), 0xAAAA)]);
+    room.core.set_subscriber_extensions(
+        room.now,
+        10,
+        ExtensionIds {
+            video_orientation: Some(5),
+            ..ExtensionIds::default()
+        },
+    );
+    let outs = room.packet(1, 0, 0, keyframe_with_extensions(1, &[(7, &[0x0B])]));
+    let got = rtp_to(&outs, 10);
+    assert_eq!(got.len(), 1);
+    assert_eq!(extensions_of(&got[0]), vec![(5, vec![0x0B])]);
+    let cvo = media_core::rtp::ext::video_orientation(&[0x0B]).expect("cvo");
+    assert!(cvo.back_camera && cvo.rotation == 270);
+    // A retransmission carries it too.
+    let outs = room.subscriber_rtcp(10, &nack(0xAAAA, &[seqs_first(&got)]));
+    let again = rtp_to(&outs, 10);
+    assert_eq!(again.len(), 1);
+    assert_eq!(extensions_of(&again[0]), vec![(5, vec![0x0B])]);
+}
+
+#[test]
+fn playout_delay_is_the_subscribers_when_configured_and_the_publishers_otherwise() {
+    use media_core::forward::ExtensionIds;
+    use media_core::rtp::ext::{playout_delay, PlayoutDelay};
+    let mut room = Room::new(config());
+    room.add_publisher(1, vec![video_stream(0, 1)]);
+    room.core.set_publisher_extensions(
+        room.now,
+        1,
+        ExtensionIds {
+            playout_delay: Some(6),
+            ..ExtensionIds::default()
+        },
+    );
+    // Subscriber 10 relays the publisher's value; 11 configured min_delay 0, max_delay 50
+    // (10 ms units) and 12 a value above the 12-bit range. Both under Janus's ID 12.
+    let pd_only = ExtensionIds {
+        playout_delay: Some(12),
+        ..ExtensionIds::default()
+    };
+    let configured = |ssrc, min, max| {
+        let mut s = sub((1, 0), ssrc);
+        s.playout_delay = Some(PlayoutDelay { min, max });
+        s
+    };
+    room.set_subscriber(10, vec![sub((1, 0), 0xA10)]);
+    room.set_subscriber(11, vec![configured(0xA11, 0, 50)]);
+    room.set_subscriber(12, vec![configured(0xA12, 20, 9000)]);
+    for id in [10, 11, 12] {
+        room.core.set_subscriber_extensions(room.now, id, pd_only);
+    }
+    // The publisher asks for 100 ms .. 1 s.
+    let published = [0x00, 0xA0, 0x64];
+    let read = |p: &[u8]| -> Vec<(u8, Option<PlayoutDelay>)> {
+        extensions_of(p)
+            .into_iter()
+            .map(|(id, v)| (id, playout_delay(&v)))
+            .collect()
+    };
+    let pd = |min, max| Some(PlayoutDelay { min, max });
+    let outs = room.packet(1, 0, 0, keyframe_with_extensions(1, &[(6, &published)]));
+    assert_eq!(read(&rtp_to(&outs, 10)[0]), vec![(12, pd(10, 100))]);
+    assert_eq!(read(&rtp_to(&outs, 11)[0]), vec![(12, pd(0, 50))]);
+    assert_eq!(read(&rtp_to(&outs, 12)[0]), vec![(12, pd(20, 4095))]);
+    // The publisher stops sending it: only the configured subscribers still get one.
+    let outs = room.packet(1, 0, 0, keyframe_with_extensions(2, &[]));
+    let to10 = rtp_to(&outs, 10);
+    assert!(!RtpView::try_parse(&to10[0]).expect("rtp").has_extension());
+    let to11 = rtp_to(&outs, 11);
+    assert_eq!(read(&to11[0]), vec![(12, pd(0, 50))]);
+    // Retransmissions say the same.
+    let outs = room.subscriber_rtcp(11, &nack(0xA11, &[seqs_first(&to11)]));
+    assert_eq!(read(&rtp_to(&outs, 11)[0]), vec![(12, pd(0, 50))]);
+    // Dropping the setting goes back to relaying the publisher's value.
+    room.set_subscriber(11, vec![sub((1, 0), 0xA11)]);
+    let outs = room.packet(1, 0, 0, keyframe_with_extensions(3, &[(6, &published)]));
+    assert_eq!(read(&rtp_to(&outs, 11)[0]), vec![(12, pd(10, 100))]);
 }
 
 #[test]

@@ -419,6 +419,7 @@ fn vp9_simulcast_layers_get_temporal_dropping_too() {
                 substream_target: 1,
                 temporal_target: temporal,
                 fallback_us: 0,
+                playout_delay: None,
             }],
         );
     };

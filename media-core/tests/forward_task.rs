@@ -99,6 +99,7 @@ async fn the_room_task_relays_counts_and_stops() {
             substream_target: 2,
             temporal_target: 2,
             fallback_us: 0,
+            playout_delay: None,
         }],
     });
     let sink = room.publisher_sink(1);

@@ -51,6 +51,7 @@
 use bytes::Bytes;
 
 use crate::engine::{MediaKind, Peer};
+use crate::rtp::ext::PlayoutDelay;
 use crate::sdp::Codec;
 
 /// A publisher in a room (the plugin's participant id).
@@ -135,6 +136,11 @@ pub struct Subscription {
     pub substream_target: u8,
     pub temporal_target: u8,
     pub fallback_us: u64,
+    /// Playout delay to announce on this m-line (Janus's per-stream `min_delay`/`max_delay`,
+    /// 10 ms units): written in the playout-delay extension of every relayed packet in place
+    /// of whatever the publisher sent. `None` = relay the publisher's value, if any. Only set
+    /// when the subscriber's SDP carries the extension.
+    pub playout_delay: Option<PlayoutDelay>,
 }
 
 /// Room-wide settings the core needs.

@@ -448,6 +448,18 @@ impl ExtValues {
         v
     }
 
+    /// The values one m-line sends: its own playout delay (Janus's subscriber `min_delay` /
+    /// `max_delay`) replaces the publisher's. Three bytes on the stack: nothing allocated.
+    fn for_line(mut self, sub: &Subscription) -> Self {
+        if let Some(d) = sub.playout_delay {
+            let mut v = [0u8; 3];
+            if rtp::ext::write_playout_delay(&mut v, d) {
+                self.playout_delay = Some(v);
+            }
+        }
+        self
+    }
+
     /// The dependency descriptor's value in `packet` (the one `read` looked at).
     fn dependency_descriptor<'p>(&self, packet: &'p [u8]) -> Option<&'p [u8]> {
         let (at, len) = self.dependency_descriptor?;
@@ -925,6 +937,7 @@ impl<P> RoomCore<P> {
             substream_target: 2,
             temporal_target: 2,
             fallback_us: 0,
+            playout_delay: None,
         };
         self.set_subscriber(now, id, peer, vec![line]);
     }
@@ -1926,7 +1939,8 @@ impl<P> RoomCore<P> {
                 tl0 = t.map(|(v, at)| (v.wrapping_add(entry.tl0_off), at));
             }
         }
-        let ext = ExtValues::read(&view, &pubr.ext, stream.info.audio_level_ext);
+        let ext =
+            ExtValues::read(&view, &pubr.ext, stream.info.audio_level_ext).for_line(&line.sub);
         let rewrite = Rewrite {
             marker: entry.marker,
             pt: line.sub.pt,
@@ -2202,7 +2216,7 @@ fn relay(
         tl0: tl0.zip(meta.tl0).map(|(v, (_, at))| (v, at)),
         ext_ids,
         mid: line.mid.as_bytes(),
-        ext: meta.ext,
+        ext: meta.ext.for_line(&line.sub),
         dd: meta.ext.dependency_descriptor(packet),
     };
     write_packet(scratch, packet, meta.csrc_end, meta.payload_start, &rewrite);

@@ -85,6 +85,7 @@ pub fn subscribe(
             substream_target: spatial,
             temporal_target: temporal,
             fallback_us: 0,
+            playout_delay: None,
         }],
     );
 }

@@ -291,17 +291,21 @@ impl Publisher {
         Value::Object(pl)
     }
 
-    /// What the forwarding engine relays: the enabled audio/video streams.
-    /// The header-extension IDs the engine reads from this publisher: the dependency
-    /// descriptor's (one ID for the whole BUNDLE, RFC 8285 §6). The others stay unset, as
-    /// before: the audio level travels per stream in [`PublishedStream`].
+    /// The header-extension IDs the engine reads from this publisher (one ID per URI for the
+    /// whole BUNDLE, RFC 8285 §6): video orientation (3GPP TS 26.114 §7.4.5, so a rotated
+    /// phone camera shows upright to subscribers), playout delay and the AV1 dependency
+    /// descriptor, each relayed under the subscriber's own ID. The audio level travels per
+    /// stream in [`PublishedStream`]; mid, rid and transport-wide CC are never relayed.
     pub fn engine_extensions(&self) -> ExtensionIds {
         ExtensionIds {
+            video_orientation: self.streams.iter().find_map(|s| s.video_orient_ext),
+            playout_delay: self.streams.iter().find_map(|s| s.playout_delay_ext),
             dependency_descriptor: self.streams.iter().find_map(|s| s.dd_ext),
             ..ExtensionIds::default()
         }
     }
 
+    /// What the forwarding engine relays: the enabled audio/video streams.
     pub fn published_streams(&self) -> Vec<PublishedStream> {
         self.streams
             .iter()

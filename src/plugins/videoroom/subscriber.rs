@@ -6,6 +6,7 @@
 //! subscription of the same type and codec.
 
 use media_core::forward::{Subscription, SUBSCRIBER_DD_EXT_ID};
+use media_core::rtp::ext::PlayoutDelay;
 use media_core::sdp::{
     negotiated, Codec, Direction, MediaKind, OfferBuilder, OfferCodec, OfferMedia, RtpExtension,
     SessionDescription,
@@ -1343,10 +1344,27 @@ impl State {
                     } else {
                         st.fallback
                     },
+                    playout_delay: src.and_then(|(_, _, ps)| playout_delay(st, ps)),
                 }
             })
             .collect()
     }
+}
+
+/// The playout delay the engine writes on a subscriber m-line, as Janus decides it: the
+/// subscriber stream's `min_delay`/`max_delay` when set, else the publisher stream's (which
+/// Janus stamps on the published packets), else none (the publisher's own value, if it sent
+/// one, is relayed). Only when the publisher negotiated the extension: that is when our
+/// offer to the subscriber carries it (`subscriber_offer`).
+fn playout_delay(st: &SubStream, ps: &PubStream) -> Option<PlayoutDelay> {
+    ps.playout_delay_ext?;
+    let set = |min: i32, max: i32| {
+        (min > -1 && max > -1).then(|| PlayoutDelay {
+            min: u16::try_from(min).unwrap_or(u16::MAX),
+            max: u16::try_from(max).unwrap_or(u16::MAX),
+        })
+    };
+    set(st.min_delay, st.max_delay).or_else(|| set(ps.min_delay, ps.max_delay))
 }
 
 /// RTX payload type offered next to a video codec's canonical PT.

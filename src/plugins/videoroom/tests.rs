@@ -1475,3 +1475,131 @@ fn av1_publishers_negotiate_the_dependency_descriptor_and_subscribers_get_svc_ta
     let configured = alice_publishes(&mut s);
     assert_eq!(dd_id(&configured.jsep.expect("answer").sdp), None);
 }
+
+#[test]
+fn publishers_orientation_and_playout_delay_ids_reach_the_engine_and_delays_reach_subscribers() {
+    use media_core::forward::ExtensionIds;
+    use media_core::rtp::ext::PlayoutDelay;
+    let mut s = state();
+    s.create_session(A);
+    ask(
+        &mut s,
+        A,
+        json!({"request":"join","room":1234,"ptype":"publisher","display":"alice","id":111}),
+        None,
+    );
+    // Chromium's offer, with video orientation moved off the ID subscribers get (13) so the
+    // engine has to translate: orientation 14, playout delay 5.
+    let mut offer = publisher_offer();
+    offer.sdp = offer
+        .sdp
+        .replace(
+            "a=extmap:14 urn:ietf:params:rtp-hdrext:toffset",
+            "a=extmap:15 urn:ietf:params:rtp-hdrext:toffset",
+        )
+        .replace(
+            "a=extmap:13 urn:3gpp:video-orientation",
+            "a=extmap:14 urn:3gpp:video-orientation",
+        );
+    let (_, out) = ask(
+        &mut s,
+        A,
+        json!({"request":"configure","audio":true,"video":true}),
+        Some(offer),
+    );
+    s.setup_media(A);
+    let out: Vec<Output> = out.into_iter().chain(s.take_outputs()).collect();
+    let ext = media(&out)
+        .into_iter()
+        .find_map(|m| match m {
+            MediaOp::AddPublisher { extensions, .. } => Some(extensions),
+            _ => None,
+        })
+        .expect("publisher added");
+    assert_eq!(
+        (ext.video_orientation, ext.playout_delay),
+        (Some(14), Some(5))
+    );
+
+    // The subscriber's offer declares both under the IDs the engine writes by default.
+    s.create_session(C);
+    let (attached, _) = ask(
+        &mut s,
+        C,
+        json!({"request":"join","room":1234,"ptype":"subscriber","streams":[{"feed":111}]}),
+        None,
+    );
+    let offer = attached.jsep.as_ref().expect("offer");
+    let sd = SessionDescription::parse(&offer.sdp).expect("sdp");
+    let video = sd
+        .media
+        .iter()
+        .find(|m| m.kind == sdp::MediaKind::Video)
+        .expect("video m-line");
+    let id_of = |frag: &str| {
+        video
+            .extmaps
+            .iter()
+            .find(|e| e.uri.contains(frag))
+            .map(|e| e.id)
+    };
+    let ids = ExtensionIds::JANUS_SUBSCRIBER;
+    assert_eq!(
+        id_of("video-orientation"),
+        ids.video_orientation.map(u16::from)
+    );
+    assert_eq!(id_of("playout-delay"), ids.playout_delay.map(u16::from));
+    let answer = subscriber_answer(offer);
+    let (_, out) = ask(&mut s, C, json!({"request":"start"}), Some(answer));
+    s.setup_media(C);
+    let out: Vec<Output> = out.into_iter().chain(s.take_outputs()).collect();
+    let video_delay = |out: &[Output]| {
+        media(out)
+            .into_iter()
+            .rev()
+            .find_map(|m| match m {
+                MediaOp::SetSubscriber { subscriptions, .. } => Some(subscriptions),
+                _ => None,
+            })
+            .map(|snap| {
+                snap.iter()
+                    .find(|x| x.sub_index == 1)
+                    .expect("video line")
+                    .playout_delay
+            })
+    };
+    // Nothing configured: the publisher's own value (if it sends one) is relayed.
+    assert_eq!(video_delay(&out), Some(None));
+
+    // The subscriber's min_delay/max_delay (10 ms units) go to the engine.
+    let (_, out) = ask(
+        &mut s,
+        C,
+        json!({"request":"configure","min_delay":0,"max_delay":50}),
+        None,
+    );
+    assert_eq!(
+        video_delay(&out),
+        Some(Some(PlayoutDelay { min: 0, max: 50 }))
+    );
+    // A negative value switches it off again.
+    let (_, out) = ask(
+        &mut s,
+        C,
+        json!({"request":"configure","min_delay":-1}),
+        None,
+    );
+    assert_eq!(video_delay(&out), Some(None));
+    // The publisher's own setting applies to subscribers that have none (Janus stamps it
+    // on the published packets).
+    let (_, out) = ask(
+        &mut s,
+        A,
+        json!({"request":"configure","min_delay":10,"max_delay":20}),
+        None,
+    );
+    assert_eq!(
+        video_delay(&out),
+        Some(Some(PlayoutDelay { min: 10, max: 20 }))
+    );
+}
