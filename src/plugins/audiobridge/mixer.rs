@@ -13,8 +13,9 @@
 //!
 //! Forwarders send nothing while the engine has no participant and no announcement, unless
 //! `always_on` (Janus counts joined participants whose media is not up yet too; the engine
-//! only knows those it sends to). Not done, logged instead: changing the room's settings
-//! (recording) after creation. Room-wide `mute_room` is applied per participant (the
+//! only knows those it sends to). Recording starts and stops at run time (`enable_recording`);
+//! other room settings changed after creation are logged and apply from the mixer's next
+//! start. Room-wide `mute_room` is applied per participant (the
 //! plugin's `mixed` flag), because Janus keeps mixing participants who joined with the room
 //! secret while the room is muted.
 
@@ -62,6 +63,7 @@ pub fn engine_mixers() -> MixerFactory {
                     handle,
                     events,
                     state: Mutex::new(Members::default()),
+                    config: Mutex::new(config),
                 }) as Arc<dyn RoomMixer>)
             }
             Err(e) => {
@@ -174,6 +176,8 @@ struct EngineMixer {
     handle: MixerHandle,
     events: MixerEvents,
     state: Mutex<Members>,
+    /// The settings the task runs with (recording follows changes; the rest is fixed at start).
+    config: Mutex<MixConfig>,
 }
 
 fn audio_codec(c: ForwardCodec) -> AudioCodec {
@@ -274,8 +278,30 @@ fn srtp_out(udp: UdpOut, suite: u8, crypto: &str) -> Option<SrtpUdpOut> {
 }
 
 impl RoomMixer for EngineMixer {
-    fn set_config(&self, _config: MixConfig) {
-        tracing::info!("audiobridge: room settings apply to the mixer from its next start");
+    fn set_config(&self, config: MixConfig) {
+        let Ok(mut current) = self.config.lock() else {
+            return;
+        };
+        // `enable_recording` / `edit` of the record settings: start or stop the WAV now, as
+        // Janus does (a new file each time recording starts).
+        if config.record != current.record {
+            self.handle.control(MixerInput::Record {
+                path: config.record.as_ref().map(record_path),
+            });
+        }
+        let rest_changed = MixConfig {
+            record: None,
+            ..config.clone()
+        } != MixConfig {
+            record: None,
+            ..current.clone()
+        };
+        if rest_changed {
+            tracing::info!(
+                "audiobridge: room settings other than recording apply from the mixer's next start"
+            );
+        }
+        *current = config;
     }
 
     fn set_participant(
@@ -436,6 +462,7 @@ impl RoomMixer for EngineMixer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn recordings_are_named_as_janus_names_them() {
@@ -457,6 +484,67 @@ mod tests {
             name.starts_with("janus-audioroom-1234-") && name.ends_with(".wav"),
             "{name}"
         );
+    }
+
+    /// `enable_recording` on a running room: the WAV starts now (not at the mixer's next
+    /// start) and is finished when recording is turned off.
+    #[tokio::test]
+    async fn recording_follows_the_room_settings_at_run_time() {
+        let dir = std::env::temp_dir().join(format!(
+            "ianus-ab-rec-{}-{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut config = MixConfig {
+            sampling_rate: 16_000,
+            spatial_audio: false,
+            groups: 0,
+            audio_active_packets: 0,
+            audio_level_average: 25,
+            record: None,
+            default_expectedloss: 0,
+            default_bitrate: 0,
+        };
+        let events: MixerEvents = Arc::new(|_| {});
+        let mixer = engine_mixers()(config.clone(), events).expect("a mixer");
+        let wav = dir.join("mix.wav");
+        config.record = Some(RecordTarget {
+            dir: Some(dir.display().to_string()),
+            file: Some("mix.wav".into()),
+            tmp_ext: None,
+            room: "1".into(),
+        });
+        mixer.set_config(config.clone());
+        // The recording writes the mix (silence here) every 20 ms: the file grows.
+        let grew = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if std::fs::metadata(&wav).map(|m| m.len()).unwrap_or(0) > 44 + 3200 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        assert!(grew.is_ok(), "no recording after enable_recording");
+        config.record = None;
+        mixer.set_config(config);
+        // Stopped: the size settles.
+        let settled = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut last = 0;
+            loop {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let len = std::fs::metadata(&wav).map(|m| m.len()).unwrap_or(0);
+                if len == last {
+                    break len;
+                }
+                last = len;
+            }
+        })
+        .await;
+        assert!(settled.is_ok(), "recording did not stop");
+        mixer.close();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
