@@ -19,6 +19,23 @@ let env;
 before(async () => { env = await startEnvironment(); }, { timeout: 90_000 });
 after(async () => { await env?.stop(); }, { timeout: 30_000 });
 
+/** A peer's state, failing the test at once on an error the page reported. */
+function check(st, who) {
+  if (st && st.errors.length) throw new FatalError(`${who}: ${st.errors.join('; ')}`);
+  return st;
+}
+
+/** `n` fresh pages with janus.js loaded (closed with the test). */
+async function janusPages(t, n) {
+  const pages = [];
+  for (let i = 0; i < n; i++) {
+    const p = await env.newPage(t);
+    await loadJanusPage(p, env.staticBase, waitFor);
+    pages.push(p);
+  }
+  return pages;
+}
+
 /** What the demo page knows: our publisher PC and every remote feed's subscriber PC stats. */
 function feedStats(page) {
   return page.evaluate(async () => {
@@ -413,14 +430,7 @@ test('rtp_forward with SRTP: ffmpeg decrypts (SDES key) and decodes the forwarde
 
 test('simulcast: a subscriber switches substream 2 → 0 → 2 and keeps decoding', { timeout: 150_000 }, async (t) => {
   if (!env.demosDir) assert.fail('janus-demos is not installed: no videoroomtest.html');
-  const pubPage = await env.newPage(t);
-  const subPage = await env.newPage(t);
-  await loadJanusPage(pubPage, env.staticBase, waitFor);
-  await loadJanusPage(subPage, env.staticBase, waitFor);
-  const check = (st, who) => {
-    if (st && st.errors.length) throw new FatalError(`${who}: ${st.errors.join('; ')}`);
-    return st;
-  };
+  const [pubPage, subPage] = await janusPages(t, 2);
   await withDiagnostics(t, env, subPage, async () => {
     // A room of our own without a bitrate cap (room 1234 caps publishers at 128 kbit/s, too
     // little for three layers). janus.js turns `capture: true` + simulcast into a 1280x720
@@ -488,14 +498,7 @@ test('simulcast: a subscriber switches substream 2 → 0 → 2 and keeps decodin
 
 test('AV1 SVC (L3T3_KEY): a subscriber switches spatial layer 2 → 0 → 2 and temporal layer 2 → 0 → 2, decoding throughout', { timeout: 180_000 }, async (t) => {
   if (!env.demosDir) assert.fail('janus-demos is not installed: no videoroomtest.html');
-  const pubPage = await env.newPage(t);
-  const subPage = await env.newPage(t);
-  await loadJanusPage(pubPage, env.staticBase, waitFor);
-  await loadJanusPage(subPage, env.staticBase, waitFor);
-  const check = (st, who) => {
-    if (st && st.errors.length) throw new FatalError(`${who}: ${st.errors.join('; ')}`);
-    return st;
-  };
+  const [pubPage, subPage] = await janusPages(t, 2);
   await withDiagnostics(t, env, subPage, async () => {
     // An AV1-only room without a bitrate cap. janus.js turns `svc` into one encoding with that
     // scalabilityMode (capture: true becomes a 1280x720 capture) and `codec` into
@@ -653,14 +656,7 @@ test('loss: 20% of one subscriber\'s packets dropped, NACK/RTX repair keeps its 
     t.skip('needs Ianus\'s test hooks');
     return;
   }
-  const pubPage = await env.newPage(t);
-  const subPage = await env.newPage(t);
-  await loadJanusPage(pubPage, env.staticBase, waitFor);
-  await loadJanusPage(subPage, env.staticBase, waitFor);
-  const check = (st, who) => {
-    if (st && st.errors.length) throw new FatalError(`${who}: ${st.errors.join('; ')}`);
-    return st;
-  };
+  const [pubPage, subPage] = await janusPages(t, 2);
   await withDiagnostics(t, env, subPage, async () => {
     await startPeer(pubPage, 'admin', { role: 'none' });
     const room = await createRoom(pubPage, 'admin', { publishers: 3, videocodec: 'vp8' });
@@ -715,13 +711,8 @@ test('loss: 20% of one subscriber\'s packets dropped, NACK/RTX repair keeps its 
 
 test('three participants, one leaves: the others hear it and its feed goes', { timeout: 150_000 }, async (t) => {
   if (!env.demosDir) assert.fail('janus-demos is not installed: no videoroomtest.html');
-  const pages = [await env.newPage(t), await env.newPage(t), await env.newPage(t)];
-  for (const p of pages) await loadJanusPage(p, env.staticBase, waitFor);
+  const pages = await janusPages(t, 3);
   const names = ['alice', 'bob', 'carol'];
-  const check = (st, who) => {
-    if (st && st.errors.length) throw new FatalError(`${who}: ${st.errors.join('; ')}`);
-    return st;
-  };
   await withDiagnostics(t, env, pages[0], async () => {
     await startPeer(pages[0], 'admin', { role: 'none' });
     const room = await createRoom(pages[0], 'admin', { publishers: 6, videocodec: 'vp8' });
